@@ -1,0 +1,1 @@
+//! mechanisms (see ARCHITECTURE.md).

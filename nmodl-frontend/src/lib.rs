@@ -1,0 +1,1 @@
+//! nmodl-frontend (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! Integration and NEURON-parity suites live in tests/tests/.

@@ -49,7 +49,7 @@ use std::ffi::{c_char, c_void};
 /// Incompatible changes bump this.
 pub const ABI_MAJOR: u32 = 0;
 /// Backward-compatible additions bump this.
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 
 /// The name of the one symbol a mechanism library exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"nrnrs_mechanism_table\0";
@@ -263,6 +263,11 @@ pub struct NrnIonPack {
     pub dcurdv: *mut f64,
     /// The ion's valence.
     pub valence: f64,
+    /// The number of ion instances (the length of the columns above, before
+    /// padding). Added in ABI 0.2.
+    pub n_instances: u32,
+    /// Reserved; zero. Added in ABI 0.2.
+    pub reserved: u32,
 }
 
 /// Callbacks into the runtime, for what kernels cannot do alone.
@@ -342,6 +347,20 @@ pub struct NrnMechPack {
     pub error_instance: u32,
     /// Reserved; zero.
     pub reserved: u32,
+    /// The number of nodes (the length of `vec_v`, `vec_rhs`, `vec_d`,
+    /// `vec_area`, `vec_diam`). Added in ABI 0.2.
+    pub n_nodes: u32,
+    /// The number of entries in `fields` (columns). Added in ABI 0.2.
+    pub n_fields: u32,
+    /// The number of values in `globals`. Added in ABI 0.2.
+    pub n_globals: u32,
+    /// The number of entries in `ions`. Added in ABI 0.2.
+    pub n_ions: u32,
+    /// The number of entries in `pointers`. Added in ABI 0.2.
+    pub n_pointers: u32,
+    /// `count` rounded up to a multiple of [`COLUMN_PADDING`]: every column
+    /// has at least this many elements. Added in ABI 0.2.
+    pub padded_count: u32,
 }
 
 /// Columns are padded to a multiple of this many f64s.
@@ -374,18 +393,20 @@ macro_rules! layout {
 /// A hash of the size and field offsets of every ABI struct. A library built
 /// against a different layout has a different fingerprint.
 pub const LAYOUT_FINGERPRINT: u64 = {
-    let field = layout!(NrnFieldInfo; name, units, kind, array_len, default_value, range_lo, range_hi);
+    let field =
+        layout!(NrnFieldInfo; name, units, kind, array_len, default_value, range_lo, range_hi);
     let ion = layout!(NrnIonInfo; name, valence, flags);
     let kernels = layout!(NrnKernels; init, cur, state, table_check, net_receive, net_receive_init,
         before_initial, after_initial, before_breakpoint, after_solve, before_step, constructor, destructor);
     let mech = layout!(NrnMechanism; name, kind, flags, fields, n_fields, globals, n_globals, ions,
         n_ions, pointer_names, n_pointers, source_fingerprint, kernels);
     let table = layout!(NrnMechanismTable; abi_major, abi_minor, layout_fingerprint, mechanisms, n_mechanisms);
-    let ionpack = layout!(NrnIonPack; index, erev, conc_i, conc_o, cur, dcurdv, valence);
+    let ionpack = layout!(NrnIonPack; index, erev, conc_i, conc_o, cur, dcurdv, valence,
+        n_instances, reserved);
     let host = layout!(NrnHostApi; ctx, net_send, net_event, net_move, random_uniform, set_seed);
     let pack = layout!(NrnMechPack; struct_size, mech_id, count, secondorder, t, dt, celsius,
         node_index, vec_v, vec_rhs, vec_d, vec_area, vec_diam, fields, globals, ions, pointers, host,
-        error_instance, reserved);
+        error_instance, reserved, n_nodes, n_fields, n_globals, n_ions, n_pointers, padded_count);
     let parts = [
         fnv1a(&field),
         fnv1a(&ion),

@@ -43,6 +43,23 @@
 //!
 //! Every kernel returns a status: [`STATUS_OK`] or one of the `STATUS_*` errors,
 //! with `pack.error_instance` set to the failing instance.
+//!
+//! # Threads (cell groups)
+//!
+//! With `Model::set_nthread(n)`, the per-step phases (`before_breakpoint`,
+//! `cur`, `state`, `after_solve`, `before_step`) of a mechanism flagged
+//! [`MECH_THREADSAFE`] are called once per cell group, concurrently, each with
+//! its own pack: `count` instances starting at the group's first instance,
+//! node arrays of the group's nodes only (`node_index` and the ion `index`
+//! arrays are local to the pack), and a private copy of `globals` (group 0's
+//! is the model's). Packs of different groups never share a written element
+//! below `count`. Their columns are slices of one allocation, so the
+//! elements from `count` up to `padded_count` may be the next group's
+//! instances, which another thread is updating: kernels must never write past
+//! `count` (as always) and must not use values read there. Every other
+//! phase (`init`, `table_check`, NET_RECEIVE, CONSTRUCTOR, DESTRUCTOR) runs
+//! from one thread over all instances. A mechanism without
+//! [`MECH_THREADSAFE`] makes the runtime use one group.
 
 use std::ffi::{c_char, c_void};
 
@@ -359,7 +376,9 @@ pub struct NrnMechPack {
     /// The number of entries in `pointers`. Added in ABI 0.2.
     pub n_pointers: u32,
     /// `count` rounded up to a multiple of [`COLUMN_PADDING`]: every column
-    /// has at least this many elements. Added in ABI 0.2.
+    /// has at least this many elements (in a cell-group pack, the elements
+    /// past `count` may belong to another group; see the module docs).
+    /// Added in ABI 0.2.
     pub padded_count: u32,
 }
 

@@ -306,8 +306,8 @@ impl Model {
 }
 
 /// Acts on a request a kernel made through the host API.
-pub(crate) fn handle_request(m: &mut Model, r: HostRequest) -> Result<()> {
-    let t = m.t();
+/// `t` is the time the requesting kernel ran at (a `net_send` delay counts from it).
+pub(crate) fn handle_request(m: &mut Model, r: HostRequest, t: f64) -> Result<()> {
     match r {
         HostRequest::NetSend {
             mech,

@@ -164,6 +164,19 @@ impl IonStore {
         (i < last).then(|| self.owners[i])
     }
 
+    /// Reorders the instances: new instance `k` is old instance `order[k]`.
+    pub(crate) fn permute(&mut self, order: &[usize]) {
+        for c in self.columns_mut() {
+            let vals: Vec<f64> = order.iter().map(|&o| c.get(o)).collect();
+            for (k, v) in vals.into_iter().enumerate() {
+                c.set(k, v);
+            }
+        }
+        self.style = order.iter().map(|&o| self.style[o]).collect();
+        self.owners = order.iter().map(|&o| self.owners[o]).collect();
+        self.node_index = order.iter().map(|&o| self.node_index[o]).collect();
+    }
+
     pub(crate) fn row(&self, i: usize) -> [f64; 5] {
         [
             self.erev.get(i),

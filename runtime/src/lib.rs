@@ -15,6 +15,15 @@
 //! cj = 2/dt); t += dt/2; every mechanism's `state`; AFTER SOLVE; BEFORE STEP;
 //! recording; delivery of events up to t.
 //!
+//! # Threads
+//!
+//! [`Model::set_nthread`] splits the cells into groups advanced in parallel
+//! (NEURON's `ParallelContext.nthread`); from t + dt/2 to the end of
+//! BEFORE STEP each group runs on its own thread, and everything to do with
+//! events runs from one queue on the calling thread. Results are
+//! bit-identical for every thread count. [`Model::phase_times`] reports
+//! where the time goes.
+//!
 //! # Example
 //!
 //! ```
@@ -45,4 +54,4 @@ pub mod plugin;
 pub use error::{Error, Result};
 pub use events::{NetConId, NetSource};
 pub use mechanism::{FieldSpec, IonUse, MechKind, MechanismSpec};
-pub use model::{Model, PointId, PointerTarget, Probe, RecordId, Sampling, SectionId};
+pub use model::{Model, PhaseTimes, PointId, PointerTarget, Probe, RecordId, Sampling, SectionId};

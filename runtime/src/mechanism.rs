@@ -363,6 +363,24 @@ impl MechStore {
         }
     }
 
+    /// Reorders the instances: new instance `k` is old instance `order[k]`.
+    pub(crate) fn permute(&mut self, order: &[usize]) {
+        for c in &mut self.cols {
+            let vals: Vec<f64> = order.iter().map(|&o| c.get(o)).collect();
+            for (k, v) in vals.into_iter().enumerate() {
+                c.set(k, v);
+            }
+        }
+        self.owners = order.iter().map(|&o| self.owners[o]).collect();
+        self.node_index = order.iter().map(|&o| self.node_index[o]).collect();
+        for idx in &mut self.ion_index {
+            *idx = order.iter().map(|&o| idx[o]).collect();
+        }
+        for p in &mut self.pointer_targets {
+            *p = order.iter().map(|&o| p[o].clone()).collect();
+        }
+    }
+
     /// All column values of instance `i`.
     pub(crate) fn row(&self, i: usize) -> Vec<f64> {
         self.cols.iter().map(|c| c.get(i)).collect()

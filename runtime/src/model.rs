@@ -18,6 +18,9 @@ use crate::morphology::{self, Pt3d};
 use crate::plugin::{self, HostCtx, HostRequest, IonArgs, KernelArgs, KernelKind};
 use crate::{Error, Result};
 
+mod group;
+pub use group::PhaseTimes;
+
 /// A generational handle to a section. A handle to a deleted section is
 /// rejected with [`Error::StaleHandle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,6 +74,9 @@ pub enum PointerTarget {
     Point(PointId, String),
 }
 
+/// In `Section::ions`, a segment without an instance of that ion.
+const NO_ION: u32 = u32::MAX;
+
 #[derive(Debug, Clone)]
 struct Section {
     name: String,
@@ -89,7 +95,8 @@ struct Section {
     connect_seq: u64,
     /// (mechanism, instance per node).
     mechs: Vec<(usize, Vec<u32>)>,
-    /// (ion, instance per node).
+    /// (ion, instance per node, or [`NO_ION`] where no mechanism of that
+    /// segment uses the ion: NEURON creates ions only where they are used).
     ions: Vec<(usize, Vec<u32>)>,
     points: Vec<u32>,
 }
@@ -170,6 +177,8 @@ struct Compiled {
     root_node: HashMap<u32, u32>,
     /// Per mechanism, per POINTER: target addresses.
     pointers: Vec<plugin::PointerTable>,
+    /// The cell groups (one per thread), in node order.
+    groups: Vec<group::GroupLayout>,
 }
 
 /// The simulator: a NEURON-compatible model with sections, mechanisms, ions,
@@ -209,6 +218,16 @@ pub struct Model {
     records: Vec<Recording>,
     connect_counter: u64,
     pub(crate) events: crate::events::EventState,
+    /// The requested number of threads (cell groups).
+    nthread: usize,
+    /// The n − 1 worker threads when `nthread` = n > 1 (the calling thread
+    /// runs group 0, as NEURON's main thread runs thread 0).
+    pool: Option<rayon::ThreadPool>,
+    /// Host contexts of the groups when there are several.
+    group_hosts: Vec<HostCtx>,
+    /// Private GLOBAL copies of groups 1.. (group 0 uses the model's).
+    group_globals: Vec<Vec<Vec<f64>>>,
+    phase_times: PhaseTimes,
 }
 
 impl Default for Model {
@@ -291,6 +310,11 @@ impl Model {
             records: Vec::new(),
             connect_counter: 0,
             events: crate::events::EventState::default(),
+            nthread: 1,
+            pool: None,
+            group_hosts: Vec::new(),
+            group_globals: Vec::new(),
+            phase_times: PhaseTimes::default(),
         }
     }
 
@@ -562,6 +586,19 @@ impl Model {
             }
         }
         let sec = self.slots[slot as usize].sec.clone().expect("live");
+        // DESTRUCTORs first; the section goes away even if one fails, and the
+        // first failure is reported.
+        let mut result = Ok(());
+        for &p in &sec.points {
+            if let Some(pp) = self.points[p as usize].pp.clone() {
+                let r = self.run_destructor(pp.mech, &[pp.inst]);
+                result = result.and(r);
+            }
+        }
+        for (m, inst) in &sec.mechs {
+            let r = self.run_destructor(*m, inst);
+            result = result.and(r);
+        }
         for &p in &sec.points {
             self.remove_point(p);
         }
@@ -569,14 +606,15 @@ impl Model {
             self.remove_mech_instances(*m, inst.clone());
         }
         for (ion, inst) in &sec.ions {
-            self.remove_ion_instances(*ion, inst.clone());
+            let live: Vec<u32> = inst.iter().copied().filter(|&i| i != NO_ION).collect();
+            self.remove_ion_instances(*ion, live);
         }
         let s = &mut self.slots[slot as usize];
         s.sec = None;
         s.generation += 1;
         self.section_list.retain(|&x| x != slot);
         self.dirty = true;
-        Ok(())
+        result
     }
 
     fn remove_mech_instances(&mut self, m: usize, mut inst: Vec<u32>) {
@@ -669,19 +707,25 @@ impl Model {
         }
         let mut new_ions = Vec::new();
         for (ion, inst) in &old.ions {
-            let rows: Vec<[f64; 5]> = inst
+            let rows: Vec<Option<[f64; 5]>> = inst
                 .iter()
-                .map(|&i| self.ions[*ion].row(i as usize))
+                .map(|&i| (i != NO_ION).then(|| self.ions[*ion].row(i as usize)))
                 .collect();
-            self.remove_ion_instances(*ion, inst.clone());
+            let live: Vec<u32> = inst.iter().copied().filter(|&i| i != NO_ION).collect();
+            self.remove_ion_instances(*ion, live);
             let mut v = Vec::with_capacity(nseg);
             for (j, &o) in map.iter().enumerate() {
-                let i = self.ions[*ion].push(Owner::Segment {
-                    sec: id.slot,
-                    seg: j as u32,
-                });
-                self.ions[*ion].set_row(i, rows[o]);
-                v.push(i as u32);
+                match rows[o] {
+                    Some(row) => {
+                        let i = self.ions[*ion].push(Owner::Segment {
+                            sec: id.slot,
+                            seg: j as u32,
+                        });
+                        self.ions[*ion].set_row(i, row);
+                        v.push(i as u32);
+                    }
+                    None => v.push(NO_ION),
+                }
             }
             new_ions.push((*ion, v));
         }
@@ -699,6 +743,7 @@ impl Model {
                 *x = snap(*x, nseg);
             }
         }
+        self.ensure_section_ions(id)?;
         self.dirty = true;
         Ok(())
     }
@@ -948,10 +993,13 @@ impl Model {
                 }) as u32
             })
             .collect();
-        self.run_constructor(m, &inst)?;
+        if let Err(e) = self.run_constructor(m, &inst) {
+            self.remove_mech_instances(m, inst);
+            return Err(e);
+        }
         self.sec_mut(id)?.mechs.push((m, inst));
         for ion in self.mechs[m].ion_type.clone() {
-            self.ensure_ion(id, ion)?;
+            self.ensure_ion(id, ion, None)?;
         }
         self.dirty = true;
         Ok(())
@@ -965,32 +1013,158 @@ impl Model {
             return Ok(());
         };
         let (_, inst) = s.mechs.remove(pos);
+        let result = self.run_destructor(m, &inst);
         self.remove_mech_instances(m, inst);
         self.dirty = true;
-        Ok(())
+        result
     }
 
-    fn run_constructor(&mut self, _m: usize, _inst: &[u32]) -> Result<()> {
-        // CONSTRUCTOR kernels run over the whole store at the next compile; the
-        // ABI has no per-instance constructor call. Nothing to do here yet.
-        Ok(())
-    }
-
-    fn ensure_ion(&mut self, id: SectionId, ion: usize) -> Result<()> {
-        let s = self.sec(id)?;
-        if s.ions.iter().any(|(i, _)| *i == ion) {
-            return Ok(());
+    fn run_constructor(&mut self, m: usize, inst: &[u32]) -> Result<()> {
+        match self.mechs[m].spec.kernels.constructor {
+            Some(k) => self.run_on_instances(m, k, inst, "constructor"),
+            None => Ok(()),
         }
-        let n = s.nseg;
-        let inst: Vec<u32> = (0..n)
-            .map(|j| {
-                self.ions[ion].push(Owner::Segment {
+    }
+
+    fn run_destructor(&mut self, m: usize, inst: &[u32]) -> Result<()> {
+        match self.mechs[m].spec.kernels.destructor {
+            Some(k) => self.run_on_instances(m, k, inst, "destructor"),
+            None => Ok(()),
+        }
+    }
+
+    /// Calls a CONSTRUCTOR or DESTRUCTOR kernel once per instance, each
+    /// with a pack of `count` 1 over that instance's fields and the
+    /// mechanism's globals. Instances are created and deleted between
+    /// compiles, when they have no node yet (or no longer): the pack's node
+    /// arrays and ion columns are then one scratch element each (v = 0), and
+    /// POINTERs are unset. Host requests are acted on at the current t.
+    fn run_on_instances(
+        &mut self,
+        m: usize,
+        k: abi::NrnKernelFn,
+        inst: &[u32],
+        phase: &'static str,
+    ) -> Result<()> {
+        let time = self.t;
+        for &i in inst {
+            let i = i as usize;
+            let (mut v, mut rhs, mut d) = ([0.0], [0.0], [0.0]);
+            let (area, diam) = ([100.0], [1.0]);
+            let store = &mut self.mechs[m];
+            let n_ions = store.ion_type.len();
+            let mut scratch_ions = vec![[[0.0f64; 1]; 5]; n_ions];
+            let zero_index = [0u32];
+            let ions = scratch_ions
+                .iter_mut()
+                .zip(&store.ion_type)
+                .map(|(cols, &it)| {
+                    let [e, ci, co, cur, dcur] = cols;
+                    IonArgs {
+                        index: &zero_index,
+                        cols: [
+                            &mut e[..],
+                            &mut ci[..],
+                            &mut co[..],
+                            &mut cur[..],
+                            &mut dcur[..],
+                        ],
+                        count: 1,
+                        valence: self.ions[it].valence.unwrap_or(f64::NAN),
+                    }
+                })
+                .collect();
+            let null_ptrs: Vec<[*mut f64; 1]> =
+                vec![[std::ptr::null_mut()]; store.spec.pointers.len()];
+            let args = KernelArgs {
+                mech_id: m as u32,
+                count: 1,
+                t: time,
+                dt: self.dt,
+                celsius: self.celsius,
+                secondorder: self.secondorder,
+                node_index: &zero_index,
+                v: &mut v,
+                rhs: &mut rhs,
+                d: &mut d,
+                area: &area,
+                diam: &diam,
+                fields: store
+                    .cols
+                    .iter_mut()
+                    .map(|c| &mut plugin::column_slice(c)[i..])
+                    .collect(),
+                globals: &mut store.globals,
+                ions,
+                pointers: null_ptrs.iter().map(|p| &p[..]).collect(),
+                host: &mut self.host,
+            };
+            let (status, _) = plugin::invoke(args, KernelKind::Phase(k), &mut [])?;
+            if status != abi::STATUS_OK {
+                self.host.requests.clear();
+                return Err(Error::Kernel {
+                    mechanism: self.mechs[m].spec.name.clone(),
+                    phase,
+                    instance: i as u32,
+                    status,
+                });
+            }
+            let reqs: Vec<HostRequest> = std::mem::take(&mut self.host.requests);
+            for r in reqs {
+                crate::events::handle_request(self, r, time)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure ion `ion` has an instance on segment `seg` of a section,
+    /// or on every segment when `seg` is None (a density mechanism).
+    fn ensure_ion(&mut self, id: SectionId, ion: usize, seg: Option<usize>) -> Result<()> {
+        let n = self.sec(id)?.nseg;
+        let pos = match self.sec(id)?.ions.iter().position(|(i, _)| *i == ion) {
+            Some(p) => p,
+            None => {
+                let s = self.sec_mut(id)?;
+                s.ions.push((ion, vec![NO_ION; n]));
+                s.ions.len() - 1
+            }
+        };
+        let segs: Vec<usize> = match seg {
+            Some(j) => vec![j],
+            None => (0..n).collect(),
+        };
+        for j in segs {
+            if self.sec(id)?.ions[pos].1[j] == NO_ION {
+                let i = self.ions[ion].push(Owner::Segment {
                     sec: id.slot,
                     seg: j as u32,
-                }) as u32
-            })
-            .collect();
-        self.sec_mut(id)?.ions.push((ion, inst));
+                }) as u32;
+                self.sec_mut(id)?.ions[pos].1[j] = i;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the ion instances a section's mechanisms and point processes
+    /// need (after `nseg` changed).
+    fn ensure_section_ions(&mut self, id: SectionId) -> Result<()> {
+        let s = self.sec(id)?.clone();
+        for (m, _) in &s.mechs {
+            for ion in self.mechs[*m].ion_type.clone() {
+                self.ensure_ion(id, ion, None)?;
+            }
+        }
+        for &p in &s.points {
+            let Some(pp) = self.points[p as usize].pp.clone() else {
+                continue;
+            };
+            if let Some((_, x)) = pp.loc {
+                let seg = morphology::node_index(s.nseg, x, s.reversed);
+                for ion in self.mechs[pp.mech].ion_type.clone() {
+                    self.ensure_ion(id, ion, Some(seg))?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1013,9 +1187,16 @@ impl Model {
         }
         let sx = snap(x, nseg);
         let pid = self.new_point(m, Some((id.slot, sx)));
+        let inst = self.pp(pid)?.inst;
+        if let Err(e) = self.run_constructor(m, &[inst]) {
+            self.remove_point(pid.slot);
+            return Err(e);
+        }
         self.sec_mut(id)?.points.push(pid.slot);
+        let s = self.sec(id)?;
+        let seg = morphology::node_index(s.nseg, sx, s.reversed);
         for ion in self.mechs[m].ion_type.clone() {
-            self.ensure_ion(id, ion)?;
+            self.ensure_ion(id, ion, Some(seg))?;
         }
         self.dirty = true;
         Ok(pid)
@@ -1030,6 +1211,11 @@ impl Model {
             });
         }
         let pid = self.new_point(m, None);
+        let inst = self.pp(pid)?.inst;
+        if let Err(e) = self.run_constructor(m, &[inst]) {
+            self.remove_point(pid.slot);
+            return Err(e);
+        }
         self.dirty = true;
         Ok(pid)
     }
@@ -1073,8 +1259,9 @@ impl Model {
                 s.points.retain(|&p| p != id.slot);
             }
         }
+        let result = self.run_destructor(pp.mech, &[pp.inst]);
         self.remove_point(id.slot);
-        Ok(())
+        result
     }
 
     fn remove_point(&mut self, slot: u32) {
@@ -1217,6 +1404,9 @@ impl Model {
         }
         // Ion variables.
         for (ion, inst) in &s.ions {
+            if inst[seg] == NO_ION {
+                continue;
+            }
             let n = &self.ions[*ion].name;
             let which = if name == format!("e{n}") {
                 Some(0)
@@ -1458,6 +1648,11 @@ impl Model {
     }
 
     fn compile(&mut self) -> Result<()> {
+        // Ion instances where point processes now sit (a reconnection may
+        // have flipped a section's orientation).
+        for id in self.sections() {
+            self.ensure_section_ions(id)?;
+        }
         // Keep voltages of nodes that survive.
         let mut old_v: HashMap<(u32, u32), f64> = HashMap::new();
         for (&slot, nodes) in &self.comp.sec_nodes {
@@ -1473,47 +1668,80 @@ impl Model {
             }
         }
         let children = self.children_lists();
-        // Section order: roots in creation order, then breadth first.
-        let mut order: Vec<u32> = self
+        // Cells (connected trees) in root creation order, each with its
+        // sections breadth first and its node count.
+        let roots: Vec<u32> = self
             .section_list
             .iter()
             .copied()
             .filter(|&s| self.sec_at(s).parent.is_none())
             .collect();
-        let ncell = order.len();
-        let mut k = 0;
-        while k < order.len() {
-            if let Some(ch) = children.get(&order[k]) {
-                order.extend(ch.iter().copied());
+        let ncell = roots.len();
+        let mut cell_of: HashMap<u32, usize> = HashMap::new();
+        let mut cell_weight = vec![1usize; ncell];
+        for (c, &r) in roots.iter().enumerate() {
+            let mut queue = vec![r];
+            let mut k = 0;
+            while k < queue.len() {
+                let sec = queue[k];
+                cell_of.insert(sec, c);
+                cell_weight[c] += self.sec_at(sec).nseg + 1;
+                if let Some(ch) = children.get(&sec) {
+                    queue.extend(ch.iter().copied());
+                }
+                k += 1;
             }
-            k += 1;
         }
+        // Cell groups: contiguous runs of cells with about equal node counts.
+        let ngroups = self.group_count(ncell);
+        let group_cells = group::partition(&cell_weight, ngroups);
         let mut comp = Compiled {
             ncell,
             ..Compiled::default()
         };
         comp.pointers = std::mem::take(&mut self.comp.pointers);
-        let mut node_key: Vec<(u32, u32)> = Vec::new();
-        for (i, &s) in order.iter().take(ncell).enumerate() {
-            comp.root_node.insert(s, i as u32);
-            node_key.push((s, u32::MAX));
-        }
-        comp.parent = vec![0; ncell];
         self.comp = comp;
-        // Allocate nodes section by section (parents before children).
-        for &s in &order {
-            let sec = self.sec_at(s);
-            let pnode = self.parent_node(s);
-            let base = node_key.len() as u32;
-            let nodes: Vec<u32> = (0..=sec.nseg as u32).map(|j| base + j).collect();
-            for j in 0..=sec.nseg as u32 {
-                node_key.push((s, j));
-                self.comp
-                    .parent
-                    .push(if j == 0 { pnode } else { base + j - 1 });
+        // Node order per group (NEURON's per-thread layout): the group's root
+        // nodes, then its sections breadth first, parents before children.
+        let mut node_key: Vec<(u32, u32)> = Vec::new();
+        let mut order: Vec<u32> = Vec::new();
+        let mut group_nodes = Vec::with_capacity(group_cells.len());
+        for cells in &group_cells {
+            let start = node_key.len();
+            let first_sec = order.len();
+            for c in cells.clone() {
+                let s = roots[c];
+                self.comp.root_node.insert(s, node_key.len() as u32);
+                node_key.push((s, u32::MAX));
+                self.comp.parent.push(0);
+                order.push(s);
             }
-            self.comp.sec_nodes.insert(s, nodes);
+            let mut k = first_sec;
+            while k < order.len() {
+                if let Some(ch) = children.get(&order[k]) {
+                    order.extend(ch.iter().copied());
+                }
+                k += 1;
+            }
+            for k in first_sec..order.len() {
+                let s = order[k];
+                let sec = self.sec_at(s);
+                let pnode = self.parent_node(s);
+                let base = node_key.len() as u32;
+                let nodes: Vec<u32> = (0..=sec.nseg as u32).map(|j| base + j).collect();
+                for j in 0..=sec.nseg as u32 {
+                    node_key.push((s, j));
+                    self.comp
+                        .parent
+                        .push(if j == 0 { pnode } else { base + j - 1 });
+                }
+                self.comp.sec_nodes.insert(s, nodes);
+            }
+            group_nodes.push((start..node_key.len(), cells.len()));
         }
+        // Instances in cell order (artificial cells first), the same for any
+        // thread count, so each group's instances are one contiguous run.
+        self.sort_instances_by_cell(&cell_of);
         let n = node_key.len();
         let c = &mut self.comp;
         c.area = vec![morphology::END_NODE_AREA; n];
@@ -1627,8 +1855,15 @@ impl Model {
                         .ions
                         .iter()
                         .find(|(ii, _)| *ii == ion)
-                        .expect("ion ensured at insert")
-                        .1[seg];
+                        .map_or(NO_ION, |(_, v)| v[seg]);
+                    if inst == NO_ION {
+                        return Err(Error::Structure {
+                            reason: format!(
+                                "internal: no {} ion instance for {} in section {}",
+                                self.ions[ion].name, self.mechs[m].spec.name, s.name
+                            ),
+                        });
+                    }
                     self.mechs[m].ion_index[u][i] = inst;
                     let use_ = &self.mechs[m].spec.ions[u];
                     let (cl, rl) = (use_.conc_level(), use_.rev_level());
@@ -1655,7 +1890,9 @@ impl Model {
             self.comp.b = vec![0.0];
             self.comp.parent = vec![0];
             self.comp.ncell = 1;
+            group_nodes = vec![(0..1, 1)];
         }
+        self.build_groups(&group_nodes)?;
         self.dirty = false;
         // POINTER tables.
         for m in 0..self.mechs.len() {
@@ -1667,6 +1904,7 @@ impl Model {
                         None => std::ptr::null_mut(),
                         Some(t) => {
                             let place = self.resolve_pointer_target(&t)?;
+                            self.check_pointer_group(m, p, i, place)?;
                             self.place_ptr(place)
                         }
                     };
@@ -1726,7 +1964,7 @@ impl Model {
             let valence = ion.valence.unwrap_or(f64::NAN);
             ions.push(IonArgs {
                 index: &store.ion_index[u],
-                cols: ion.columns_mut(),
+                cols: ion.columns_mut().map(plugin::column_slice),
                 count,
                 valence,
             });
@@ -1745,10 +1983,10 @@ impl Model {
             d: &mut c.d,
             area: &c.area,
             diam: &c.diam,
-            fields: &mut store.cols,
+            fields: store.cols.iter_mut().map(plugin::column_slice).collect(),
             globals: &mut store.globals,
             ions,
-            pointers: &c.pointers[m].0,
+            pointers: c.pointers[m].0.iter().map(Vec::as_slice).collect(),
             host: &mut self.host,
         };
         let (status, inst) = plugin::invoke(args, kind, weights)?;
@@ -1763,7 +2001,7 @@ impl Model {
         if !self.host.requests.is_empty() {
             let reqs: Vec<HostRequest> = std::mem::take(&mut self.host.requests);
             for r in reqs {
-                crate::events::handle_request(self, r)?;
+                crate::events::handle_request(self, r, time)?;
             }
         }
         Ok(())
@@ -1774,76 +2012,6 @@ impl Model {
             self.call_phase(m, phase)?;
         }
         Ok(())
-    }
-
-    /// NEURON's `setup_tree_matrix`: ion currents zeroed (and e recomputed
-    /// where a concentration is written), every mechanism's current, the
-    /// capacitance, the axial terms.
-    fn setup_tree_matrix(&mut self) -> Result<()> {
-        let cj = if self.secondorder != 0 {
-            2.0 / self.dt
-        } else {
-            1.0 / self.dt
-        };
-        self.comp.rhs.iter_mut().for_each(|x| *x = 0.0);
-        self.comp.d.iter_mut().for_each(|x| *x = 0.0);
-        self.all_phase(Phase::BeforeBreakpoint)?;
-        // ion_cur: runs before any channel (ions precede their users).
-        let celsius = self.celsius;
-        for ion in &mut self.ions {
-            let z = ion.valence.unwrap_or(f64::NAN);
-            for i in 0..ion.count {
-                ion.dcurdv.set(i, 0.0);
-                ion.cur.set(i, 0.0);
-                if ion.style[i] & ion::STYLE_EADVANCE != 0 {
-                    let e = ion::nernst(ion.ci.get(i), ion.co.get(i), z, celsius);
-                    ion.erev.set(i, e);
-                }
-            }
-        }
-        self.all_phase(Phase::Cur)?;
-        let c = &mut self.comp;
-        // Capacitance (nrn_cap_jacob): d += 0.001·cj·cm.
-        let cfac = 0.001 * cj;
-        for (k, &nd) in c.cap_nodes.iter().enumerate() {
-            let (s, j) = c.cap_owner[k];
-            let cm = self.slots[s as usize].sec.as_ref().expect("live").cm[j as usize];
-            c.d[nd as usize] += cfac * cm;
-        }
-        // Axial currents (nrn_rhs), then axial conductances (nrn_lhs).
-        let n = c.v.len();
-        for i in c.ncell..n {
-            let pi = c.parent[i] as usize;
-            let dv = c.v[pi] - c.v[i];
-            c.rhs[i] -= c.b[i] * dv;
-            c.rhs[pi] += c.a[i] * dv;
-        }
-        for i in c.ncell..n {
-            let pi = c.parent[i] as usize;
-            c.d[i] -= c.b[i];
-            c.d[pi] -= c.a[i];
-        }
-        Ok(())
-    }
-
-    /// The Hines solve (NEURON's `triang` and `bksub`): rhs becomes Δv.
-    fn solve(&mut self) {
-        let c = &mut self.comp;
-        let n = c.v.len();
-        for i in (c.ncell..n).rev() {
-            let p = c.a[i] / c.d[i];
-            let pi = c.parent[i] as usize;
-            c.d[pi] -= p * c.b[i];
-            c.rhs[pi] -= p * c.rhs[i];
-        }
-        for i in 0..c.ncell {
-            c.rhs[i] /= c.d[i];
-        }
-        for i in c.ncell..n {
-            let pi = c.parent[i] as usize;
-            c.rhs[i] -= c.b[i] * c.rhs[pi];
-            c.rhs[i] /= c.d[i];
-        }
     }
 
     fn init_ions(&mut self) -> Result<()> {
@@ -1903,8 +2071,7 @@ impl Model {
         crate::events::init_net_events(self)?;
         self.all_phase(Phase::AfterInitial)?;
         crate::events::deliver_until(self, self.t)?;
-        self.setup_tree_matrix()?;
-        self.all_phase(Phase::BeforeStep)?;
+        self.run_groups(group::Job::Init)?;
         for r in &mut self.records {
             r.data.clear();
             r.next = 0.0;
@@ -1913,40 +2080,86 @@ impl Model {
         Ok(())
     }
 
-    /// One fixed step of NEURON's `fadvance()` (see the crate docs for the order).
+    /// One fixed step of NEURON's `fadvance()` (see the crate docs for the
+    /// order). The matrix, solve and state phases run on every cell group,
+    /// in parallel when [`Model::set_nthread`] asked for several; events are
+    /// handled before and after, from one queue.
     pub fn fadvance(&mut self) -> Result<()> {
         self.ensure_compiled()?;
         self.all_phase(Phase::TableCheck)?;
+        let t0 = std::time::Instant::now();
         crate::events::deliver_net_events(self)?;
+        self.phase_times.events += t0.elapsed();
         self.t += 0.5 * self.dt;
-        self.setup_tree_matrix()?;
-        self.solve();
-        if self.secondorder == 2 {
-            for ion in &mut self.ions {
-                for i in 0..ion.count {
-                    let v = ion.cur.get(i)
-                        + ion.dcurdv.get(i) * self.comp.rhs[ion.node_index[i] as usize];
-                    ion.cur.set(i, v);
-                }
-            }
-        }
-        let c = &mut self.comp;
-        if self.secondorder != 0 {
-            for (v, r) in c.v.iter_mut().zip(&c.rhs) {
-                *v += 2.0 * r;
-            }
-        } else {
-            for (v, r) in c.v.iter_mut().zip(&c.rhs) {
-                *v += r;
-            }
-        }
+        self.run_groups(group::Job::Step)?;
         self.t += 0.5 * self.dt;
-        self.all_phase(Phase::State)?;
-        self.all_phase(Phase::AfterSolve)?;
-        self.all_phase(Phase::BeforeStep)?;
         self.sample(false)?;
+        let t0 = std::time::Instant::now();
         crate::events::deliver_until(self, self.t)?;
+        self.phase_times.events += t0.elapsed();
+        self.phase_times.steps += 1;
         Ok(())
+    }
+
+    /// Sets the number of threads (NEURON's `ParallelContext.nthread(n)`):
+    /// cells are split into at most `n` groups of contiguous cells with
+    /// about equal node counts, advanced in parallel. Results are
+    /// bit-identical for every `n`. Takes effect at the next compile (the
+    /// model is marked dirty). 0 is an error.
+    pub fn set_nthread(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::BadValue {
+                name: "nthread".into(),
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+        if n > 1
+            && self
+                .pool
+                .as_ref()
+                .is_none_or(|p| p.current_num_threads() != n - 1)
+        {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n - 1)
+                .thread_name(|i| format!("nrn-group-{i}"))
+                .build()
+                .map_err(|e| Error::Structure {
+                    reason: format!("cannot start {n} threads: {e}"),
+                })?;
+            self.pool = Some(pool);
+        }
+        if n == 1 {
+            self.pool = None;
+        }
+        self.nthread = n;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The number of threads asked for with [`Model::set_nthread`] (default 1).
+    pub fn nthread(&self) -> usize {
+        self.nthread
+    }
+
+    /// The number of cell groups actually used: at most `nthread`, at most
+    /// the number of cells, and 1 when a mechanism in use with per-step
+    /// kernels is not flagged `MECH_THREADSAFE`. Compiles the model if needed.
+    pub fn ngroups(&mut self) -> Result<usize> {
+        self.ensure_compiled()?;
+        Ok(self.comp.groups.len().max(1))
+    }
+
+    /// Time spent in each part of the fixed step since creation or the last
+    /// [`Model::reset_phase_times`]. Measuring costs a few clock reads per
+    /// step; reading is free.
+    pub fn phase_times(&self) -> PhaseTimes {
+        self.phase_times
+    }
+
+    /// Zeroes the counters of [`Model::phase_times`].
+    pub fn reset_phase_times(&mut self) {
+        self.phase_times = PhaseTimes::default();
     }
 
     /// NEURON's `continuerun(tstop)`: `fadvance()` while t < tstop − dt/2.

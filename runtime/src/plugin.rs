@@ -382,6 +382,12 @@ pub(crate) enum HostRequest {
 pub(crate) struct HostCtx {
     pub requests: Vec<HostRequest>,
     pub rng_state: u64,
+    /// Set for the context of one cell group among several running in
+    /// parallel: the shared random stream cannot be used there without making
+    /// results depend on the thread count.
+    pub parallel: bool,
+    /// A kernel asked for a random number while `parallel` was set.
+    pub random_in_parallel: bool,
 }
 
 impl HostCtx {
@@ -389,6 +395,8 @@ impl HostCtx {
         HostCtx {
             requests: Vec::new(),
             rng_state: 0x853c_49e6_748f_ea9b,
+            parallel: false,
+            random_in_parallel: false,
         }
     }
 
@@ -433,11 +441,19 @@ unsafe extern "C" fn host_net_move(ctx: *mut c_void, mech: u32, instance: u32, t
 unsafe extern "C" fn host_random_uniform(ctx: *mut c_void) -> f64 {
     // SAFETY: as above.
     let h = unsafe { &mut *ctx.cast::<HostCtx>() };
+    if h.parallel {
+        h.random_in_parallel = true;
+        return f64::NAN;
+    }
     h.next_uniform()
 }
 unsafe extern "C" fn host_set_seed(ctx: *mut c_void, seed: f64) {
     // SAFETY: as above.
     let h = unsafe { &mut *ctx.cast::<HostCtx>() };
+    if h.parallel {
+        h.random_in_parallel = true;
+        return;
+    }
     h.rng_state = seed.to_bits();
 }
 
@@ -447,13 +463,19 @@ unsafe extern "C" fn host_set_seed(ctx: *mut c_void, seed: f64) {
 /// One ion's arrays for one kernel call.
 pub(crate) struct IonArgs<'a> {
     pub index: &'a [u32],
-    pub cols: [&'a mut Column; 5],
+    /// erev, conc_i, conc_o, cur, dcurdv; each at least `count` long.
+    pub cols: [&'a mut [f64]; 5],
     pub count: usize,
     pub valence: f64,
 }
 
 /// Everything one kernel call needs, as safe borrows; [`invoke`] turns it into
 /// a pack after checking every length and index.
+///
+/// A call over a whole mechanism passes whole columns (padded to
+/// [`abi::COLUMN_PADDING`]); a call over one cell group of a threaded run
+/// passes the group's sub-slices, whose elements past `count` belong to the
+/// next group (see [`abi::NrnMechPack::padded_count`]).
 pub(crate) struct KernelArgs<'a> {
     pub mech_id: u32,
     pub count: usize,
@@ -467,12 +489,26 @@ pub(crate) struct KernelArgs<'a> {
     pub d: &'a mut [f64],
     pub area: &'a [f64],
     pub diam: &'a [f64],
-    pub fields: &'a mut [Column],
+    pub fields: Vec<&'a mut [f64]>,
     pub globals: &'a mut [f64],
     pub ions: Vec<IonArgs<'a>>,
-    /// Per POINTER: target addresses, resolved from the runtime's own arrays.
-    pub pointers: &'a [Vec<*mut f64>],
+    /// Per POINTER: target addresses (instances `0..count`), resolved from
+    /// the runtime's own arrays.
+    pub pointers: Vec<&'a [*mut f64]>,
     pub host: &'a mut HostCtx,
+}
+
+/// A whole column as a slice of its padded length.
+pub(crate) fn column_slice(c: &mut Column) -> &mut [f64] {
+    let len = c.padded_len();
+    if len == 0 {
+        return &mut [];
+    }
+    // SAFETY: a column is a Vec of `Chunk`s, each `#[repr(C)]` around
+    // `[f64; COLUMN_PADDING]` with size 64 and no padding, so the chunks are
+    // `padded_len()` contiguous, initialised f64s; the exclusive borrow of the
+    // column is carried by the returned slice.
+    unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr(), len) }
 }
 
 /// Which kernel to call.
@@ -489,7 +525,7 @@ pub(crate) enum KernelKind {
 /// Checks the arguments, builds the pack and calls the kernel. Returns the
 /// kernel's status and the instance it reported.
 pub(crate) fn invoke(
-    args: KernelArgs<'_>,
+    mut args: KernelArgs<'_>,
     kernel: KernelKind,
     weights: &mut [f64],
 ) -> Result<(i32, u32)> {
@@ -507,18 +543,18 @@ pub(crate) fn invoke(
     if args.node_index.len() < count || args.node_index[..count].iter().any(|&i| i as usize >= n) {
         return bad("node index");
     }
-    if args.fields.iter().any(|c| c.padded_len() < padded) && count > 0 {
+    if args.fields.iter().any(|c| c.len() < count) {
         return bad("column length");
     }
     for ion in &args.ions {
         if ion.index.len() < count || ion.index[..count].iter().any(|&i| i as usize >= ion.count) {
             return bad("ion index");
         }
-        if ion.cols.iter().any(|c| c.padded_len() < ion.count) {
+        if ion.cols.iter().any(|c| c.len() < ion.count) {
             return bad("ion columns");
         }
     }
-    for p in args.pointers {
+    for p in &args.pointers {
         if p.len() < count {
             return bad("pointer column");
         }

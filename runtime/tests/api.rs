@@ -311,3 +311,38 @@ fn recording_interval_and_csv() {
     assert!(text.starts_with("t,m\n"));
     assert_eq!(text.lines().count(), 42);
 }
+
+#[test]
+fn ions_exist_only_where_a_mechanism_uses_them() {
+    // NEURON creates an ion on a segment only when a mechanism there uses it.
+    let mut m = common::model_with_builtins();
+    m.register(
+        MechanismSpec::new("capt", MechKind::PointProcess)
+            .field("x", abi::FIELD_PARAMETER, 0.0)
+            .ion("ca", abi::ION_READ_CI, None)
+            .flags(abi::MECH_THREADSAFE),
+    )
+    .unwrap();
+    let s = m.create_section("s").unwrap();
+    m.set_nseg(s, 5).unwrap();
+    let p = m.point_process("capt", s, 0.3).unwrap();
+    assert_eq!(m.get_range(s, 0.3, "cai").unwrap(), 5.0e-5);
+    for x in [0.1, 0.5, 0.7, 0.9] {
+        assert!(
+            matches!(m.get_range(s, x, "cai"), Err(Error::UnknownField { .. })),
+            "no ca at x = {x}"
+        );
+    }
+    // The point process moves to the segment containing 0.3 of 10: ca follows.
+    m.set_nseg(s, 10).unwrap();
+    assert_eq!(m.point_location(p).unwrap().unwrap().1, 0.35);
+    assert!(m.get_range(s, 0.35, "cai").is_ok());
+    assert!(m.get_range(s, 0.95, "cai").is_err());
+    // A density mechanism brings its ions to every segment.
+    m.insert(s, "hh").unwrap();
+    for x in [0.05, 0.35, 0.95] {
+        assert_eq!(m.get_range(s, x, "ena").unwrap(), 50.0);
+    }
+    assert!(m.get_range(s, 0.95, "cai").is_err());
+    m.run(-65.0, 0.5).unwrap();
+}

@@ -240,3 +240,81 @@ pub fn model_with_builtins() -> Model {
 pub fn data_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/neuron"))
 }
+
+// ---------------------------------------------------------------------------
+// ExpSyn (NEURON's expsyn.mod): tau (ms), e (mV), i (nA), g (uS, STATE).
+// g' = -g/tau integrated by cnexp; NET_RECEIVE(weight) { g = g + weight };
+// i = g·(v − e) as a NONSPECIFIC_CURRENT of a point process. NEURON applies
+// its NET_RECEIVE half-step state adjustment only when the global
+// `nrn_netrec_state_adjust` is set, which is 0 by default, so the jump is
+// plain `g += weight`.
+
+fn expsyn_init(p: &PackView) -> KernelResult {
+    for g in p.field(3) {
+        g.set(0.0);
+    }
+    Ok(())
+}
+
+fn expsyn_cur(p: &PackView) -> KernelResult {
+    let (e, ic, g) = (p.field(1), p.field(2), p.field(3));
+    for (k, &node) in p.node_index().iter().enumerate() {
+        let node = node as usize;
+        let v = p.v()[node].get();
+        let g1 = 0.0 + g[k].get() * (v + 0.001 - e[k].get());
+        let cur = g[k].get() * (v - e[k].get());
+        ic[k].set(cur);
+        let mut rhs = 0.0 + cur;
+        let mut gg = (g1 - rhs) / 0.001;
+        let f = 1.0e2 / p.area()[node];
+        gg *= f;
+        rhs *= f;
+        p.rhs()[node].set(p.rhs()[node].get() - rhs);
+        p.d()[node].set(p.d()[node].get() + gg);
+    }
+    Ok(())
+}
+
+fn expsyn_state(p: &PackView) -> KernelResult {
+    let (tau, g) = (p.field(0), p.field(3));
+    let dt = p.dt();
+    for k in 0..p.count() {
+        let x = g[k].get();
+        let rate = -1.0 / tau[k].get();
+        g[k].set(x + (1.0 - (dt * rate).exp()) * (-(0.0) / rate - x));
+    }
+    Ok(())
+}
+
+fn expsyn_receive(
+    p: &PackView,
+    instance: usize,
+    w: &[std::cell::Cell<f64>],
+    _flag: f64,
+) -> KernelResult {
+    let g = &p.field(3)[instance];
+    g.set(g.get() + w[0].get());
+    Ok(())
+}
+
+runtime::kernel!(pub fn expsyn_init_k = expsyn_init;);
+runtime::kernel!(pub fn expsyn_cur_k = expsyn_cur;);
+runtime::kernel!(pub fn expsyn_state_k = expsyn_state;);
+runtime::net_receive_kernel!(pub fn expsyn_receive_k = expsyn_receive;);
+
+/// The ExpSyn spec: columns tau, e, i, g.
+pub fn expsyn_spec() -> MechanismSpec {
+    MechanismSpec::new("ExpSyn", MechKind::PointProcess)
+        .field("tau", abi::FIELD_PARAMETER, 0.1)
+        .field("e", abi::FIELD_PARAMETER, 0.0)
+        .field("i", abi::FIELD_ASSIGNED, 0.0)
+        .field("g", abi::FIELD_STATE, 0.0)
+        .flags(abi::MECH_THREADSAFE)
+        .kernels(abi::NrnKernels {
+            init: Some(expsyn_init_k),
+            cur: Some(expsyn_cur_k),
+            state: Some(expsyn_state_k),
+            net_receive: Some(expsyn_receive_k),
+            ..Default::default()
+        })
+}

@@ -312,7 +312,8 @@ pub struct NrnHostApi {
     /// A uniform deviate in [0, 1) from the runtime's seedable generator
     /// (scop_random, exprand, normrand are built on it).
     pub random_uniform: unsafe extern "C" fn(ctx: *mut c_void) -> f64,
-    /// Seeds the generator (`set_seed`).
+    /// Seeds the generator (`set_seed`). The seed is truncated to an integer
+    /// (NaN counts as 0), so equal integer seeds give equal streams.
     pub set_seed: unsafe extern "C" fn(ctx: *mut c_void, seed: f64),
 }
 

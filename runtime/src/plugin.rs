@@ -454,7 +454,10 @@ unsafe extern "C" fn host_set_seed(ctx: *mut c_void, seed: f64) {
         h.random_in_parallel = true;
         return;
     }
-    h.rng_state = seed.to_bits();
+    // The seed is truncated to an integer (NaN gives 0, infinities
+    // saturate), as NEURON's set_seed takes an integer: every NaN payload
+    // then seeds the same stream, whichever back end produced it.
+    h.rng_state = seed as i64 as u64;
 }
 
 // ---------------------------------------------------------------------------

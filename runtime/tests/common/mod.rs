@@ -536,11 +536,18 @@ const NS_ISPIKE: usize = 6;
 fn netstim_init(p: &PackView) -> KernelResult {
     let f = |c| p.field(c);
     for k in 0..p.count() {
-        assert_eq!(f(NS_NOISE)[k].get(), 0.0, "test NetStim supports noise 0 only");
+        assert_eq!(
+            f(NS_NOISE)[k].get(),
+            0.0,
+            "test NetStim supports noise 0 only"
+        );
         f(NS_ON)[k].set(0.0);
         f(NS_ISPIKE)[k].set(0.0);
-        let (start, number, interval) =
-            (f(NS_START)[k].get(), f(NS_NUMBER)[k].get(), f(NS_INTERVAL)[k].get());
+        let (start, number, interval) = (
+            f(NS_START)[k].get(),
+            f(NS_NUMBER)[k].get(),
+            f(NS_INTERVAL)[k].get(),
+        );
         if start >= 0.0 && number > 0.0 {
             f(NS_ON)[k].set(1.0);
             let mut event = start + interval - interval * (1.0 - 0.0);
@@ -554,12 +561,7 @@ fn netstim_init(p: &PackView) -> KernelResult {
     Ok(())
 }
 
-fn netstim_receive(
-    p: &PackView,
-    k: usize,
-    _w: &[std::cell::Cell<f64>],
-    flag: f64,
-) -> KernelResult {
+fn netstim_receive(p: &PackView, k: usize, _w: &[std::cell::Cell<f64>], flag: f64) -> KernelResult {
     let f = |c| p.field(c);
     let next_invl = || {
         if f(NS_NUMBER)[k].get() > 0.0 {

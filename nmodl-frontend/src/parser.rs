@@ -203,6 +203,17 @@ fn is_ident_byte(b: u8) -> bool {
 /// Checks comments, VERBATIM blocks and bracket balance, without building
 /// anything. Also bounds bracket nesting at [`MAX_NESTING`].
 fn prescan(file: FileId, src: &str) -> Scan {
+    Scan {
+        error: scan_brackets(file, src, false).err(),
+    }
+}
+
+/// The bracket and lexical pre-scan shared by [`prescan`] and
+/// [`enclosing_block`]. It returns the brackets still open at the end of `src`.
+/// With `prefix`, `src` is a prefix of a file that the full scan accepted, so
+/// running off its end inside a string, COMMENT or VERBATIM, or with brackets
+/// open, is not an error.
+fn scan_brackets(file: FileId, src: &str, prefix: bool) -> Result<Vec<Open>, Diagnostic> {
     let mut s = Scanner {
         src: src.as_bytes(),
         pos: 0,
@@ -232,13 +243,16 @@ fn prescan(file: FileId, src: &str) -> Scan {
                     }
                     s.pos += 1;
                 }
+                if prefix && s.pos >= s.src.len() {
+                    break;
+                }
                 if s.pos >= s.src.len() || s.src[s.pos] != b'"' {
                     let d = Diagnostic::error(
                         "syntax",
                         span(start, start + 1),
                         "string is not closed before the end of the line",
                     );
-                    return Scan { error: Some(d) };
+                    return Err(d);
                 }
                 s.pos += 1;
             }
@@ -262,7 +276,7 @@ fn prescan(file: FileId, src: &str) -> Scan {
                     span(open.offset, open.offset + 1),
                     format!("{what} opened here"),
                 );
-                return Scan { error: Some(d) };
+                return Err(d);
             }
             b'{' | b'(' | b'[' => {
                 let owner = if b == b'{' {
@@ -285,7 +299,7 @@ fn prescan(file: FileId, src: &str) -> Scan {
                         format!("brackets are nested more than {MAX_NESTING} levels deep"),
                     )
                     .with_note("simplify the expression or split the block into procedures");
-                    return Scan { error: Some(d) };
+                    return Err(d);
                 }
                 s.pos += 1;
             }
@@ -301,7 +315,7 @@ fn prescan(file: FileId, src: &str) -> Scan {
                             format!("unmatched `{}`", b as char),
                         )
                         .with_note("there is no open bracket for it to close");
-                        return Scan { error: Some(d) };
+                        return Err(d);
                     }
                     Some(open) if closer(open.ch) != b => {
                         let what = describe_open(&open);
@@ -319,7 +333,7 @@ fn prescan(file: FileId, src: &str) -> Scan {
                             span(open.offset, open.offset + 1),
                             format!("{what} opened here"),
                         );
-                        return Scan { error: Some(d) };
+                        return Err(d);
                     }
                     Some(_) => {}
                 }
@@ -332,24 +346,26 @@ fn prescan(file: FileId, src: &str) -> Scan {
                 match word {
                     b"COMMENT" => match s.find(s.pos, b"ENDCOMMENT") {
                         Some(end) => s.pos = end + b"ENDCOMMENT".len(),
+                        None if prefix => s.pos = s.src.len(),
                         None => {
                             let d = Diagnostic::error(
                                 "syntax",
                                 span(start, s.pos),
                                 "COMMENT is never closed by ENDCOMMENT",
                             );
-                            return Scan { error: Some(d) };
+                            return Err(d);
                         }
                     },
                     b"VERBATIM" => match s.find(s.pos, b"ENDVERBATIM") {
                         Some(end) => s.pos = end + b"ENDVERBATIM".len(),
+                        None if prefix => s.pos = s.src.len(),
                         None => {
                             let d = Diagnostic::error(
                                 "syntax",
                                 span(start, s.pos),
                                 "VERBATIM is never closed by ENDVERBATIM",
                             );
-                            return Scan { error: Some(d) };
+                            return Err(d);
                         }
                     },
                     b"TITLE" => s.skip_to_eol(),
@@ -364,7 +380,7 @@ fn prescan(file: FileId, src: &str) -> Scan {
             _ => s.pos += 1,
         }
     }
-    if let Some(open) = stack.last() {
+    if let Some(open) = stack.last().filter(|_| !prefix) {
         let what = describe_open(open);
         // Point just after the last token rather than past trailing newlines.
         let end = src.trim_end().len();
@@ -381,9 +397,9 @@ fn prescan(file: FileId, src: &str) -> Scan {
             span(open.offset, open.offset + 1),
             format!("{what} opened here"),
         );
-        return Scan { error: Some(d) };
+        return Err(d);
     }
-    Scan::default()
+    Ok(stack)
 }
 
 /// 1-based line of a byte offset.
@@ -519,78 +535,15 @@ fn suggest(word: &str, candidates: &[&'static str]) -> Option<&'static str> {
 }
 
 /// The innermost open `{` block at byte offset `pos`, if any, as
-/// (owner description, offset of the `{`).
+/// (owner description, offset of the `{`). It runs the pre-scan over the
+/// prefix up to `pos`, which the full pre-scan already accepted.
 fn enclosing_block(file: FileId, src: &str, pos: usize) -> Option<Open> {
     let prefix = &src[..floor_char_boundary(src, pos)];
-    // Re-run the bracket scan over the prefix; errors cannot occur before a
-    // pest error position that the full scan accepted, except the end-of-file
-    // check, which we ignore by reading the stack directly.
-    let mut stack: Vec<Open> = Vec::new();
-    let mut words: Vec<(String, usize)> = Vec::new();
-    let mut s = Scanner {
-        src: prefix.as_bytes(),
-        pos: 0,
-    };
-    let _ = file;
-    let mut last_word: &[u8] = b"";
-    while s.pos < s.src.len() {
-        let b = s.src[s.pos];
-        let start = s.pos;
-        match b {
-            b':' | b'?' => {
-                if last_word == b"REPRESENTS" && start > 0 && is_ident_byte(s.src[start - 1]) {
-                    s.pos += 1;
-                } else {
-                    s.skip_to_eol();
-                }
-            }
-            b'"' => {
-                s.pos += 1;
-                while s.pos < s.src.len() && s.src[s.pos] != b'"' && s.src[s.pos] != b'\n' {
-                    s.pos += 1;
-                }
-                s.pos += 1;
-            }
-            b'{' => {
-                let owner = block_owner(&words);
-                words.clear();
-                stack.push(Open {
-                    ch: b,
-                    offset: start,
-                    owner,
-                });
-                s.pos += 1;
-            }
-            b'}' => {
-                words.clear();
-                stack.pop();
-                s.pos += 1;
-            }
-            _ if b.is_ascii_alphabetic() || b == b'_' => {
-                let word = s.word_at(start);
-                s.pos += word.len();
-                match word {
-                    b"COMMENT" => {
-                        s.pos = s.find(s.pos, b"ENDCOMMENT").map_or(s.src.len(), |e| e + 10)
-                    }
-                    b"VERBATIM" => {
-                        s.pos = s
-                            .find(s.pos, b"ENDVERBATIM")
-                            .map_or(s.src.len(), |e| e + 11)
-                    }
-                    b"TITLE" => s.skip_to_eol(),
-                    _ => {}
-                }
-                if words.len() > 64 {
-                    words.drain(..32);
-                }
-                words.push((String::from_utf8_lossy(word).into_owned(), start));
-                last_word = word;
-            }
-            _ => s.pos += 1,
-        }
-    }
-    stack.pop()
+    scan_brackets(file, prefix, true)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find(|open| open.ch == b'{')
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

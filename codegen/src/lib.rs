@@ -127,4 +127,5 @@ pub mod interp;
 pub mod ir;
 pub mod jit;
 pub mod math;
+pub mod rust;
 pub mod valid;

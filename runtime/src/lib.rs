@@ -53,5 +53,5 @@ pub mod plugin;
 
 pub use error::{Error, Result};
 pub use events::{NetConId, NetSource};
-pub use mechanism::{FieldSpec, IonUse, MechKind, MechanismSpec};
+pub use mechanism::{FieldSpec, IonUse, KeepAlive, MechKind, MechanismSpec};
 pub use model::{Model, PhaseTimes, PointId, PointerTarget, Probe, RecordId, Sampling, SectionId};

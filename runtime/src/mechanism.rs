@@ -110,6 +110,20 @@ pub struct MechanismSpec {
     pub pointers: Vec<String>,
     /// The kernels.
     pub kernels: abi::NrnKernels,
+    /// Whatever owns the code behind `kernels` (a JIT module, a loaded
+    /// library). The model keeps it alive for as long as it holds the spec,
+    /// so the kernel pointers never dangle.
+    pub keepalive: Option<KeepAlive>,
+}
+
+/// A shared owner of kernel code, held by a [`MechanismSpec`].
+#[derive(Clone)]
+pub struct KeepAlive(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for KeepAlive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeepAlive(..)")
+    }
 }
 
 impl MechanismSpec {
@@ -124,6 +138,7 @@ impl MechanismSpec {
             ions: Vec::new(),
             pointers: Vec::new(),
             kernels: abi::NrnKernels::default(),
+            keepalive: None,
         }
     }
 

@@ -764,6 +764,7 @@ pub unsafe fn spec_from_abi(m: *const abi::NrnMechanism) -> Result<MechanismSpec
         ions,
         pointers,
         kernels: m.kernels,
+        keepalive: None,
     };
     spec.validate()?;
     Ok(spec)

@@ -278,6 +278,14 @@ pub struct JitModule {
     entries: Vec<(Phase, *const u8)>,
 }
 
+// SAFETY: after `compile` returns, the code and data behind `entries` are
+// finalized and never written again; the pointers are plain addresses of
+// immutable machine code, so sharing or moving the owner between threads is
+// sound. The code is freed only in `Drop`, which needs exclusive ownership.
+unsafe impl Send for JitModule {}
+// SAFETY: see `Send` above; `&JitModule` only reads `entries`.
+unsafe impl Sync for JitModule {}
+
 impl Drop for JitModule {
     fn drop(&mut self) {
         if let Some(m) = self.module.take() {

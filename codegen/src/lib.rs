@@ -126,6 +126,8 @@
 pub mod interp;
 pub mod ir;
 pub mod jit;
+pub mod load;
+pub mod lower;
 pub mod math;
 pub mod rust;
 pub mod valid;

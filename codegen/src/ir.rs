@@ -800,7 +800,9 @@ pub enum Phase {
     Cur,
     /// BREAKPOINT SOLVE (`state`).
     State,
-    /// TABLE rebuild (`table_check`), run once per call without an instance.
+    /// TABLE rebuild (`table_check`), run per instance like NEURON's
+    /// `_check_table_thread` (the first instance rebuilds, later ones see
+    /// the table up to date).
     TableCheck,
     /// NET_RECEIVE (`net_receive`), run once per event for its instance.
     NetReceive,
@@ -838,7 +840,6 @@ impl Phase {
     pub fn shape(self) -> Shape {
         match self {
             Phase::NetReceive | Phase::NetReceiveInit => Shape::Event,
-            Phase::TableCheck => Shape::Once,
             _ => Shape::PerInstance,
         }
     }

@@ -31,13 +31,13 @@
 //!
 //! A kernel's phase fixes its shape ([`ir::Phase::shape`]):
 //!
-//! - [`ir::Shape::PerInstance`] (init, cur, state, BEFORE/AFTER blocks,
-//!   constructor, destructor): an `NrnKernelFn`; the body runs once per
+//! - [`ir::Shape::PerInstance`] (init, cur, state, table_check, BEFORE/AFTER
+//!   blocks, constructor, destructor): an `NrnKernelFn`; the body runs once per
 //!   instance, `for i in 0..count`, in order, with fresh locals each time.
 //! - [`ir::Shape::Event`] (net_receive, net_receive_init): an
 //!   `NrnNetReceiveFn`; the body runs once for the given instance, with the
 //!   weight vector ([`ir::Place::Weight`]) and `flag` ([`ir::EnvVar::Flag`]).
-//! - [`ir::Shape::Once`] (table_check): an `NrnKernelFn`; the body runs once,
+//! - [`ir::Shape::Once`] (no phase uses it today): an `NrnKernelFn`; the body runs once,
 //!   with no current instance: it may use globals, `t`, `dt`, `celsius` and
 //!   functions that do not touch instance data (checked transitively).
 //!

@@ -131,17 +131,18 @@ fn finish(
     Ok(Compiled { spec, warnings })
 }
 
-/// Compiles every `.mod` file directly in `dir` (sorted by name). Each
-/// file's outcome is returned separately, so one bad file does not hide the
-/// others.
+/// Compiles every `.mod` file directly in `dir` (sorted by name), in
+/// parallel on the rayon pool. Each file's outcome is returned separately,
+/// in name order, so one bad file does not hide the others.
 pub fn load_folder(dir: &Path) -> std::io::Result<Vec<(PathBuf, Result<Compiled, CompileError>)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "mod"))
         .collect();
     files.sort();
+    use rayon::prelude::*;
     Ok(files
-        .into_iter()
+        .into_par_iter()
         .map(|p| {
             let r = compile_file(&p);
             (p, r)

@@ -913,7 +913,10 @@ impl<'a> Lower<'a> {
             StmtKind::Solve { .. } => {
                 // SOLVE in BREAKPOINT is handled by the state kernel; SOLVE in
                 // INITIAL by the init kernel (see kernels.rs), which strip it.
-                return Err(unsupported(s.span, "SOLVE is only supported in BREAKPOINT and INITIAL"));
+                return Err(unsupported(
+                    s.span,
+                    "SOLVE inside a FUNCTION, PROCEDURE or nested block is not supported yet (only at the top of BREAKPOINT and INITIAL)",
+                ));
             }
             StmtKind::Expr(e) => self.call_stmt(sc, body, e, out)?,
             StmtKind::DiffEq {
@@ -1023,24 +1026,26 @@ impl<'a> Lower<'a> {
         Ok(())
     }
 
-    /// The state variable (and its derivative field) of `x'` or a species.
+    /// The state variable and its derivative field, for `x'` or a reaction
+    /// species. A species that is not a STATE (a PARAMETER reservoir) has no
+    /// derivative: reactions treat it as a constant, as nocmodl does.
     fn state_vars(
         &mut self,
         sc: &mut Scope,
         body: &mut Body,
         ident: &Ident,
         index: Option<&Expr>,
-    ) -> Res<(Sym, Var)> {
+    ) -> Res<(Sym, Option<Var>)> {
         let id = self.ref_of(ident)?;
         let x = self.var_of(sc, body, ident, index)?;
-        let d = *self.dfield.get(&id).ok_or_else(|| {
-            unsupported(ident.span, format!("`{}` is not a STATE", ident.name))
-        })?;
+        let Some(&d) = self.dfield.get(&id) else {
+            return Ok((x, None));
+        };
         let idx = match index {
             Some(e) => Some(Box::new(self.expr(sc, body, e)?.as_f64())),
             None => None,
         };
-        Ok((x, Var::Field(d, idx)))
+        Ok((x, Some(Var::Field(d, idx))))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1056,6 +1061,9 @@ impl<'a> Lower<'a> {
     ) -> Res<()> {
         use crate::ir::BinaryOp as B;
         let (x, dvar) = self.state_vars(sc, body, state, index)?;
+        let dvar = dvar.ok_or_else(|| {
+            unsupported(state.span, format!("`{}` is not a STATE", state.name))
+        })?;
         let f = self.expr(sc, body, rhs)?.as_f64();
         match sc.mode() {
             Mode::Deriv => {
@@ -1118,7 +1126,8 @@ impl<'a> Lower<'a> {
             }
         };
         // Mass action: f = kf * Π lhs^coef, b = kb * Π rhs^coef.
-        let product = |this: &mut Self, sc: &mut Scope, body: &mut Body, k: Sym, terms: &[ast::ReactTerm]| -> Res<(Sym, Vec<(f64, Sym, Var)>)> {
+        type Species = Vec<(f64, Sym, Option<Var>)>;
+        let product = |this: &mut Self, sc: &mut Scope, body: &mut Body, k: Sym, terms: &[ast::ReactTerm]| -> Res<(Sym, Species)> {
             let mut p = k;
             let mut species = Vec::new();
             for t in terms {
@@ -1151,7 +1160,7 @@ impl<'a> Lower<'a> {
                 out.push(Statement::Assign { local: fl, value: fv });
                 let zero = body.constant(0.0);
                 out.push(Statement::Assign { local: bl, value: zero });
-                for (_, _, d) in left {
+                for (_, _, d) in left.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d))) {
                     flux = Sym::Var(Var::Local(fl));
                     let place = d.place(body).expect("field");
                     let cur = Sym::Var(d.clone());
@@ -1166,6 +1175,8 @@ impl<'a> Lower<'a> {
         let bv = emit(&bfl, body);
         out.push(Statement::Assign { local: bl, value: bv });
         let net = Sym::bin(B::Sub, Sym::Var(Var::Local(fl)), Sym::Var(Var::Local(bl)));
+        let left = left.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
+        let right = right.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
         for (coef, _, d) in left {
             let place = d.place(body).expect("field");
             let value = emit(&Sym::bin(B::Sub, Sym::Var(d.clone()), Sym::bin(B::Mul, Sym::Num(coef), net.clone())), body);

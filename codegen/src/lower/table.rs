@@ -203,12 +203,6 @@ impl<'a> Lower<'a> {
         for (sym, t, tg) in pending {
             let TableGlobals { tmin, mfac, made, saved, arrays } = tg;
             let spec = &self.mech.tables[t];
-            let c = self
-                .mech
-                .callables
-                .iter()
-                .find(|c| c.symbol == sym)
-                .expect("table owner");
             let mut sc = Scope::default();
             // Rebuild when never built or a DEPEND value changed.
             let mut cond = Sym::bin(B::Eq, g(made), Sym::Num(0.0));
@@ -228,39 +222,21 @@ impl<'a> Lower<'a> {
             set(&mut body, &mut build, &l(dx), &Sym::bin(B::Div, Sym::bin(B::Sub, l(tmax), g(tmin)), Sym::Num(with)));
             set(&mut body, &mut build, &g(mfac), &Sym::bin(B::Div, Sym::Num(1.0), l(dx)));
             set(&mut body, &mut build, &l(x), &g(tmin));
-            // The body, evaluated at x, with tabulated names bound to locals.
-            let mut isc = Scope::default();
-            let param = body.local(&c.params[0].name, Type::F64);
-            isc.locals.insert(c.params[0].symbol, param);
-            let mut bound = Vec::new();
-            for (s, arr) in &arrays {
-                let loc = body.local("#tab", Type::F64);
-                match s {
-                    Some(s) => {
-                        isc.overrides.insert(*s, Var::Local(loc));
-                    }
-                    None => isc.result = Some((c.symbol, loc)),
-                }
-                bound.push((loc, *arr));
-            }
+            // `_f_name(x)` (the un-tabulated body) into the current
+            // instance, then copy the tabulated values, as nocmodl does.
+            let raw = self.raw_functions[&sym];
             let i = body.local("#ti", Type::F64);
             let mut each = Block::new();
-            set(&mut body, &mut each, &l(param), &l(x));
-            for (loc, _) in &bound {
-                set(&mut body, &mut each, &l(*loc), &Sym::Num(0.0));
-            }
-            let inner = self.stmts(&mut isc, &mut body, &c.body.stmts).map_err(|d| {
-                Diagnostic::error(
-                    codes::BAD_TABLE,
-                    spec.span,
-                    format!("cannot build this TABLE: {}", d.message),
-                )
-                .with_label(d.span, "here")
-            })?;
-            // A `return`-free body: wrap it so an early exit is impossible.
-            each.extend(inner);
-            for (loc, arr) in &bound {
-                set(&mut body, &mut each, &gi(*arr, l(i)), &l(*loc));
+            for (s, arr) in &arrays {
+                let value = match s {
+                    None => Sym::Call(raw, vec![l(x)]),
+                    Some(s) => self.storage_var(*s, None, spec.span)?,
+                };
+                if s.is_some() && std::ptr::eq(s, &arrays[0].0) {
+                    let a = emit(&l(x), &mut body);
+                    each.push(Statement::Call { function: raw, args: vec![a] });
+                }
+                set(&mut body, &mut each, &gi(*arr, l(i)), &value);
             }
             set(&mut body, &mut each, &l(x), &Sym::bin(B::Add, l(x), l(dx)));
             let start = body.constant(0.0);

@@ -114,6 +114,10 @@ pub struct MechanismSpec {
     /// library). The model keeps it alive for as long as it holds the spec,
     /// so the kernel pointers never dangle.
     pub keepalive: Option<KeepAlive>,
+    /// The namespace of a mechanism from a loaded library (see
+    /// `Model::load_library`): it is also reachable as `namespace::name`.
+    /// `None` for built-ins and JIT-compiled mechanisms.
+    pub library: Option<String>,
 }
 
 /// A shared owner of kernel code, held by a [`MechanismSpec`].
@@ -127,6 +131,15 @@ impl std::fmt::Debug for KeepAlive {
 }
 
 impl MechanismSpec {
+    /// The name a model registers it under: `name`, or `namespace::name`
+    /// for a library's mechanism.
+    pub fn key(&self) -> String {
+        match &self.library {
+            Some(ns) => format!("{ns}::{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// An empty spec of the given kind, to be filled in by the caller.
     pub fn new(name: &str, kind: MechKind) -> MechanismSpec {
         MechanismSpec {
@@ -139,6 +152,7 @@ impl MechanismSpec {
             pointers: Vec::new(),
             kernels: abi::NrnKernels::default(),
             keepalive: None,
+            library: None,
         }
     }
 

@@ -19,6 +19,9 @@ use crate::plugin::{self, HostCtx, HostRequest, IonArgs, KernelArgs, KernelKind}
 use crate::{Error, Result};
 
 mod group;
+mod libraries;
+
+pub use libraries::{arch_dir, library_file_name, LibraryInfo};
 pub use group::PhaseTimes;
 
 /// A generational handle to a section. A handle to a deleted section is
@@ -205,7 +208,13 @@ pub struct Model {
     section_list: Vec<u32>,
     points: Vec<PointSlot>,
     mechs: Vec<MechStore>,
+    /// Bare names of mechanisms without a library, and `namespace::name`
+    /// of library mechanisms.
     mech_by_name: HashMap<String, usize>,
+    /// Bare name → every library mechanism with that name.
+    lib_names: HashMap<String, Vec<usize>>,
+    /// Loaded mechanism libraries, in load order.
+    libraries: Vec<libraries::ModelLibrary>,
     ions: Vec<IonStore>,
     ion_by_name: HashMap<String, usize>,
     celsius: f64,
@@ -298,6 +307,8 @@ impl Model {
             points: Vec::new(),
             mechs: Vec::new(),
             mech_by_name: HashMap::new(),
+            lib_names: HashMap::new(),
+            libraries: Vec::new(),
             ions: Vec::new(),
             ion_by_name: HashMap::new(),
             celsius: 6.3,
@@ -383,7 +394,7 @@ impl Model {
     /// Returns the mechanism id passed to kernels as `pack.mech_id`.
     pub fn register(&mut self, spec: MechanismSpec) -> Result<u32> {
         spec.validate()?;
-        if self.mech_by_name.contains_key(&spec.name)
+        if self.mech_by_name.contains_key(&spec.key())
             || self
                 .ion_by_name
                 .contains_key(spec.name.trim_end_matches("_ion"))
@@ -414,7 +425,10 @@ impl Model {
             ion_types.push(idx);
         }
         let id = self.mechs.len();
-        self.mech_by_name.insert(spec.name.clone(), id);
+        self.mech_by_name.insert(spec.key(), id);
+        if spec.library.is_some() {
+            self.lib_names.entry(spec.name.clone()).or_default().push(id);
+        }
         self.mechs.push(MechStore::new(spec, ion_types));
         self.comp.pointers.push(plugin::PointerTable::default());
         Ok(id as u32)
@@ -449,12 +463,7 @@ impl Model {
     }
 
     fn find_global(&self, mechanism: &str, name: &str) -> Result<(usize, usize)> {
-        let &m = self
-            .mech_by_name
-            .get(mechanism)
-            .ok_or_else(|| Error::UnknownMechanism {
-                name: mechanism.into(),
-            })?;
+        let m = self.mech_id(mechanism)?;
         let (base, idx) = split_index(name);
         let (g, len) = self.mechs[m]
             .spec
@@ -964,11 +973,28 @@ impl Model {
     // ------------------------------------------------------------------
     // Mechanisms in sections.
 
+    /// A mechanism by name: `name` for built-ins and JIT-compiled ones,
+    /// `namespace::name` for a library's, or a bare `name` when exactly one
+    /// library defines it (two libraries defining it make the bare name an
+    /// error that lists the qualified names).
     fn mech_id(&self, name: &str) -> Result<usize> {
-        self.mech_by_name
-            .get(name)
-            .copied()
-            .ok_or_else(|| Error::UnknownMechanism { name: name.into() })
+        if let Some(&m) = self.mech_by_name.get(name) {
+            return Ok(m);
+        }
+        match self.lib_names.get(name).map(Vec::as_slice) {
+            Some([m]) => Ok(*m),
+            Some(several) if !several.is_empty() => Err(Error::UnknownMechanism {
+                name: format!(
+                    "{name} (ambiguous: defined by {}; use the qualified name)",
+                    several
+                        .iter()
+                        .map(|&m| format!("`{}`", self.mechs[m].spec.key()))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            }),
+            _ => Err(Error::UnknownMechanism { name: name.into() }),
+        }
     }
 
     /// Inserts a density mechanism in every segment of a section (NEURON's

@@ -765,6 +765,7 @@ pub unsafe fn spec_from_abi(m: *const abi::NrnMechanism) -> Result<MechanismSpec
         pointers,
         kernels: m.kernels,
         keepalive: None,
+        library: None,
     };
     spec.validate()?;
     Ok(spec)
@@ -806,9 +807,148 @@ pub unsafe fn specs_from_table(table: *const abi::NrnMechanismTable) -> Result<V
     mechs.iter().map(|m| unsafe { spec_from_abi(m) }).collect()
 }
 
+// ---------------------------------------------------------------------------
+// Shared libraries (`nrn_load_dll`).
+
+/// A mechanism library (`libnrnmech.so` built by `nrnivmodl-rs`) loaded into
+/// the process. It is shared (`Arc`) by every model that registered its
+/// mechanisms, through their specs' `keepalive`; when the last user lets go
+/// the library is closed and its private copy deleted.
+///
+/// The library is opened from a private copy named by its content hash, so a
+/// rebuilt library at the same path is a different file to the dynamic
+/// loader: both builds can be loaded at once (by different models), and
+/// closing an old build never needs the loader to forget a path.
+pub struct LoadedLibrary {
+    /// The path the user gave, canonicalised.
+    pub path: std::path::PathBuf,
+    /// FNV-1a hash of the file's bytes.
+    pub hash: u64,
+    copy: std::path::PathBuf,
+    lib: Option<libloading::Library>,
+    /// The mechanisms, with `keepalive` unset (models set it to this library).
+    pub specs: Vec<MechanismSpec>,
+}
+
+impl std::fmt::Debug for LoadedLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedLibrary")
+            .field("path", &self.path)
+            .field("hash", &format_args!("{:016x}", self.hash))
+            .field("mechanisms", &self.specs.iter().map(|s| &s.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Drop for LoadedLibrary {
+    fn drop(&mut self) {
+        // Close first, then delete the private copy.
+        drop(self.lib.take());
+        let _ = std::fs::remove_file(&self.copy);
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+type Registry = std::sync::Mutex<Vec<std::sync::Weak<LoadedLibrary>>>;
+
+fn registry() -> &'static Registry {
+    static R: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Opens a mechanism library, or returns the already-open one when the same
+/// file (same canonical path and same bytes) is loaded in this process.
+///
+/// Every failure is an [`Error::Library`] naming the file: a missing file,
+/// a file that is not a shared library, one without the
+/// `nrnrs_mechanism_table` entry symbol (not one of ours), an ABI version or
+/// layout mismatch, or a malformed descriptor.
+pub fn open_library(path: &std::path::Path) -> Result<std::sync::Arc<LoadedLibrary>> {
+    let err = |reason: String| Error::Library {
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let canonical = std::fs::canonicalize(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let bytes = std::fs::read(&canonical).map_err(|e| err(format!("cannot read: {e}")))?;
+    let hash = fnv1a(&bytes);
+    let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+    reg.retain(|w| w.strong_count() > 0);
+    if let Some(lib) = reg
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .find(|l| l.path == canonical && l.hash == hash)
+    {
+        return Ok(lib);
+    }
+    let ext = canonical.extension().and_then(|e| e.to_str()).unwrap_or("so");
+    let copy = std::env::temp_dir().join(format!(
+        "nrnrs-{}-{hash:016x}.{ext}",
+        std::process::id()
+    ));
+    std::fs::write(&copy, &bytes).map_err(|e| err(format!("cannot make a private copy: {e}")))?;
+    let remove_copy = |e: Error| {
+        let _ = std::fs::remove_file(&copy);
+        e
+    };
+    // SAFETY: loading a shared library runs its initialisers. Libraries are
+    // expected to be built by nrnivmodl-rs, whose generated code has no
+    // initialisers beyond Rust's std runtime; a foreign library with
+    // arbitrary initialisers is the user's explicit choice, as with NEURON's
+    // nrn_load_dll.
+    let lib = unsafe { libloading::Library::new(&copy) }
+        .map_err(|e| remove_copy(err(format!("not a loadable shared library: {e}"))))?;
+    // SAFETY: the symbol, when present, is the ABI's entry point with
+    // signature `extern "C" fn() -> *const NrnMechanismTable`.
+    let entry: libloading::Symbol<unsafe extern "C" fn() -> *const abi::NrnMechanismTable> =
+        unsafe { lib.get(abi::ENTRY_SYMBOL) }.map_err(|_| {
+            remove_copy(err(
+                "not an nrnivmodl-rs mechanism library (no `nrnrs_mechanism_table` symbol); \
+                 libraries built by NEURON's nrnivmodl cannot be loaded: build the .mod folder with nrnivmodl-rs"
+                    .into(),
+            ))
+        })?;
+    // SAFETY: calling the entry point has no preconditions; it returns a
+    // pointer to a static table that lives as long as the library.
+    let table = unsafe { entry() };
+    // SAFETY: the table comes from a library that passed the symbol check;
+    // specs_from_table validates versions and the layout fingerprint before
+    // reading any descriptor.
+    let specs = unsafe { specs_from_table(table) }.map_err(|e| remove_copy(err(e.to_string())))?;
+    let loaded = std::sync::Arc::new(LoadedLibrary {
+        path: canonical,
+        hash,
+        copy,
+        lib: Some(lib),
+        specs,
+    });
+    reg.push(std::sync::Arc::downgrade(&loaded));
+    Ok(loaded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_and_foreign_files_are_clear_errors() {
+        let e = open_library(std::path::Path::new("/no/such/libnrnmech.so")).unwrap_err();
+        assert!(e.to_string().contains("/no/such/libnrnmech.so"), "{e}");
+        assert!(e.to_string().contains("cannot open"), "{e}");
+        let dir = std::env::temp_dir().join(format!("nrnrs-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("libnotalib.so");
+        std::fs::write(&f, b"this is not an ELF file").unwrap();
+        let e = open_library(&f).unwrap_err();
+        assert!(e.to_string().contains("not a loadable shared library"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn descriptor_round_trip() {

@@ -1,5 +1,5 @@
-//! Every lowered mechanism (our built-ins, and the registry corpus when it
-//! has been fetched) runs through the reference interpreter and the JIT in
+//! Every lowered mechanism (our built-ins, the codegen fixtures, and the
+//! registry corpus when it has been fetched) runs through the reference interpreter and the JIT in
 //! lockstep — table check, INITIAL, 40 steps of currents and states, and
 //! NET_RECEIVE events — and the two agree bit for bit after every phase.
 
@@ -119,6 +119,7 @@ fn interpreter_and_jit_agree_bit_for_bit_on_every_lowered_mechanism() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     mod_files(&root.join("mechanisms/mod"), &mut files);
+    mod_files(&root.join("codegen/tests/fixtures/mod"), &mut files);
     let builtins = files.len();
     mod_files(&root.join(".cache/corpus"), &mut files);
     let mut failures = Vec::new();

@@ -97,6 +97,14 @@ impl<'a> Lower<'a> {
         let mut out = Block::new();
         self.load_v(&mut body, &mut out);
         self.load_ions(&mut body, &mut out);
+        // finitialize removes every WATCH.
+        for w in &self.watches {
+            let zero = body.constant(0.0);
+            out.push(Statement::Store {
+                place: Place::Field { field: w.state, index: None },
+                value: zero,
+            });
+        }
         // s = s0 for every state that is not an ion concentration (those
         // start from the ion's value, loaded above).
         for &(st, x0) in &m.state_initial_values {
@@ -313,10 +321,24 @@ impl<'a> Lower<'a> {
     // SOLVE
 
     fn state_kernel(&mut self) -> Res<()> {
-        let Some(bp) = &self.mech.breakpoint else { return Ok(()) };
+        let empty;
+        let bp = match &self.mech.breakpoint {
+            Some(bp) => bp,
+            None if !self.watches.is_empty() => {
+                empty = nmodl_frontend::model::Breakpoint {
+                    body: nmodl_frontend::ast::Block {
+                        stmts: Vec::new(),
+                        span: self.watches[0].span,
+                    },
+                    solves: Vec::new(),
+                };
+                &empty
+            }
+            None => return Ok(()),
+        };
         let no_currents = self.currents().is_empty();
         let stmts = self.breakpoint_stmts();
-        if bp.solves.is_empty() && (!no_currents || stmts.is_empty()) {
+        if bp.solves.is_empty() && (!no_currents || stmts.is_empty()) && self.watches.is_empty() {
             return Ok(());
         }
         let mut sc = self.kernel_scope();
@@ -333,6 +355,7 @@ impl<'a> Lower<'a> {
             }
         }
         self.store_ions(&mut body, &mut out);
+        self.watch_checks(&mut sc, &mut body, &mut out)?;
         body.block = out;
         self.push_kernel(Phase::State, body);
         Ok(())
@@ -383,9 +406,12 @@ impl<'a> Lower<'a> {
                                     block.name
                                 ),
                             )
-                            .with_label(d.span, "this equation is not linear in its own state"),
+                            .with_label(
+                                d.span,
+                                "the state appears inside a function call, a power or a denominator",
+                            ),
                         );
-                        self.newton(body, block, &elems, false, false, out)
+                        self.newton(body, block, &elems, Mode::Deriv, false, out)
                     }
                     Err(d) => Err(d),
                 }
@@ -409,10 +435,15 @@ impl<'a> Lower<'a> {
                 Ok(())
             }
             (SolveBlockKind::Derivative, Method::Derivimplicit | Method::Cnexp) => {
-                self.newton(body, block, &elems, false, solve.steadystate, out)
+                self.newton(body, block, &elems, Mode::Deriv, solve.steadystate, out)
             }
             (SolveBlockKind::Kinetic, Method::Sparse | Method::Advance | Method::Derivimplicit) => {
-                self.newton(body, block, &elems, true, solve.steadystate, out)
+                self.newton(body, block, &elems, Mode::Kinetic, solve.steadystate, out)
+            }
+            (SolveBlockKind::Linear | SolveBlockKind::Nonlinear, _) => {
+                // The equations are the residual; Newton solves them exactly
+                // for LINEAR (one step) and to tolerance for NONLINEAR.
+                self.newton(body, block, &elems, Mode::Algebraic, true, out)
             }
             (_, m) => Err(unsupported(
                 solve.span,
@@ -433,13 +464,35 @@ impl<'a> Lower<'a> {
             mode: Some(mode),
             ..Scope::default()
         };
+        if mode == Mode::Algebraic {
+            sc.equation_rows = self.elems(&block.states).into_iter().map(|e| e.d).collect();
+        }
         let mut body = Body::default();
         let mut out = Block::new();
         if mode == Mode::Kinetic {
-            for e in self.elems(&block.states) {
+            let elems = self.elems(&block.states);
+            let n = elems.len();
+            let jac = self.add_field(
+                &format!("#J_{}", block.name),
+                "",
+                runtime::abi::FIELD_INTERNAL,
+                (n * n).max(1) as u32,
+                0.0,
+            );
+            sc.jacobian = Some(jac);
+            sc.kinetic_rows = elems.iter().map(|e| e.x.clone()).collect();
+            for e in &elems {
                 let place = e.d.place(&mut body).expect("field");
                 let value = body.constant(0.0);
                 out.push(Statement::Store { place, value });
+            }
+            for k in 0..n * n {
+                let index = Some(body.constant(k as f64));
+                let value = body.constant(0.0);
+                out.push(Statement::Store {
+                    place: Place::Field { field: jac, index },
+                    value,
+                });
             }
         }
         out.extend(self.stmts(&mut sc, &mut body, &block.body.stmts)?);
@@ -451,6 +504,52 @@ impl<'a> Lower<'a> {
             body,
         });
         Ok((f, sc))
+    }
+
+    /// At the end of the step, every armed WATCH whose condition turned
+    /// true sends its flag to NET_RECEIVE (delivered at this t, before the
+    /// next step, where NEURON's check at the start of the next step
+    /// delivers it too).
+    fn watch_checks(&mut self, sc: &mut Scope, body: &mut Body, out: &mut Block) -> Res<()> {
+        for k in 0..self.watches.len() {
+            let (state, flag, cond) = (self.watches[k].state, self.watches[k].flag, self.watches[k].cond);
+            let st = || Sym::Var(Var::Field(state, None));
+            let c = body.local("#wc", Type::Bool);
+            let cv = self.expr(sc, body, cond)?.as_bool();
+            let mut armed = Block::new();
+            let value = emit(&cv, body);
+            armed.push(Statement::Assign { local: c, value });
+            let fire = emit(
+                &Sym::bin(B::And, Sym::Var(Var::Local(c)), Sym::bin(B::Eq, st(), Sym::Num(1.0))),
+                body,
+            );
+            let delay = body.constant(0.0);
+            let f = emit(&Sym::Var(Var::Field(flag, None)), body);
+            armed.push(Statement::If {
+                condition: fire,
+                accept: vec![Statement::NetSend { delay, flag: f }],
+                reject: Vec::new(),
+            });
+            let value = emit(
+                &Sym::Select(
+                    Box::new(Sym::Var(Var::Local(c))),
+                    Box::new(Sym::Num(2.0)),
+                    Box::new(Sym::Num(1.0)),
+                ),
+                body,
+            );
+            armed.push(Statement::Store {
+                place: Place::Field { field: state, index: None },
+                value,
+            });
+            let on = emit(&Sym::bin(B::Ne, st(), Sym::Num(0.0)), body);
+            out.push(Statement::If {
+                condition: on,
+                accept: armed,
+                reject: Vec::new(),
+            });
+        }
+        Ok(())
     }
 
     // -----------------------------------------------------------------

@@ -115,6 +115,9 @@ enum Mode {
     /// KINETIC flux evaluation: reactions add to `D<species>`; CONSERVE and
     /// COMPARTMENT are recorded by the caller.
     Kinetic,
+    /// LINEAR / NONLINEAR residuals: the k-th `~ lhs = rhs` stores
+    /// `lhs − rhs` into the k-th unknown's `D` field.
+    Algebraic,
 }
 
 /// Per-body name bindings.
@@ -139,6 +142,14 @@ struct Scope {
     compartments: Vec<(SymbolId, Sym)>,
     /// KINETIC: CONSERVE equations, (terms, total).
     conserves: Vec<(Vec<(f64, Var)>, Sym)>,
+    /// LINEAR/NONLINEAR: the residual slot of each equation, in order.
+    equation_rows: Vec<Var>,
+    /// LINEAR/NONLINEAR: equations seen so far.
+    equations: usize,
+    /// KINETIC: the solved species in row order, and the hidden n×n field
+    /// array the reactions add their analytic Jacobian ∂D_i/∂x_j to.
+    kinetic_rows: Vec<Var>,
+    jacobian: Option<Handle<FieldDecl>>,
     net_event_used: bool,
 }
 
@@ -169,6 +180,18 @@ struct Lower<'a> {
     net_event_used: bool,
     /// TABLEs whose lookup function exists, for the table_check kernel.
     pending_tables: Vec<(SymbolId, usize, table::TableGlobals)>,
+    /// Every `WATCH (cond) flag` of NET_RECEIVE: its span, condition, and
+    /// the hidden fields holding its state (0 off, 1 armed and false,
+    /// 2 armed and true) and its flag.
+    watches: Vec<Watch<'a>>,
+}
+
+/// One WATCH condition (see [`Lower::watches`]).
+struct Watch<'a> {
+    span: Span,
+    cond: &'a Expr,
+    state: Handle<FieldDecl>,
+    flag: Handle<FieldDecl>,
 }
 
 /// Lowers a resolved mechanism. Errors are located diagnostics; the first
@@ -236,6 +259,7 @@ impl<'a> Lower<'a> {
             warnings: Vec::new(),
             net_event_used: false,
             pending_tables: Vec::new(),
+            watches: Vec::new(),
         }
     }
 
@@ -257,12 +281,7 @@ impl<'a> Lower<'a> {
             return Err(unsupported(f.span, "FUNCTION_TABLE is not supported yet"));
         }
         for b in &m.solve_blocks {
-            if matches!(
-                b.kind,
-                nmodl_frontend::model::SolveBlockKind::Linear
-                    | nmodl_frontend::model::SolveBlockKind::Nonlinear
-                    | nmodl_frontend::model::SolveBlockKind::Discrete
-            ) {
+            if b.kind == nmodl_frontend::model::SolveBlockKind::Discrete {
                 return Err(unsupported(
                     b.span,
                     format!("{} blocks are not supported yet", b.kind.keyword()),
@@ -441,6 +460,21 @@ impl<'a> Lower<'a> {
             let f = self.add_field(&format!("#D{}", s.name), "", abi::FIELD_INTERNAL, len, 0.0);
             self.dfield.insert(st, f);
         }
+        if let Some(nr) = &m.net_receive {
+            let mut items = Vec::new();
+            collect_watches(&nr.body.stmts, &mut items);
+            for w in items {
+                let k = self.watches.len();
+                let state = self.add_field(&format!("#watch{k}"), "", abi::FIELD_INTERNAL, 1, 0.0);
+                let flag = self.add_field(&format!("#watchflag{k}"), "", abi::FIELD_INTERNAL, 1, 0.0);
+                self.watches.push(Watch {
+                    span: w.span,
+                    cond: &w.cond,
+                    state,
+                    flag,
+                });
+            }
+        }
         if !m.tables.is_empty() {
             let g = self.add_global("usetable", "", 1, 1.0);
             self.usetable = Some(g);
@@ -581,7 +615,11 @@ impl<'a> Lower<'a> {
         }
         let s = self.sym(id);
         match &s.kind {
-            SymbolKind::Local | SymbolKind::Argument if s.owner.is_some() => {
+            SymbolKind::Argument if s.owner.is_some() => Err(unsupported(
+                ident.span,
+                format!("the argument `{}` of {} cannot be used here", s.name, s.owner.as_deref().unwrap_or("a block")),
+            )),
+            SymbolKind::Local if s.owner.is_some() => {
                 // A LOCAL used before (or without) its declaration statement
                 // in this body: give it a slot now.
                 if let Some(n) = s.array_len {
@@ -937,13 +975,52 @@ impl<'a> Lower<'a> {
                 volume,
                 states,
             } => self.compartment(sc, body, index.as_ref(), volume, states, s.span)?,
-            StmtKind::LinearEq { .. } => {
-                return Err(unsupported(s.span, "LINEAR/NONLINEAR equations are not supported yet"))
+            StmtKind::LinearEq { lhs, rhs } => {
+                if sc.mode() != Mode::Algebraic {
+                    return Err(unsupported(s.span, "a `~ … = …` equation outside LINEAR/NONLINEAR"));
+                }
+                let row = sc.equation_rows.get(sc.equations).cloned().ok_or_else(|| {
+                    unsupported(s.span, "more equations than unknowns in this LINEAR/NONLINEAR block")
+                })?;
+                sc.equations += 1;
+                let l = self.expr(sc, body, lhs)?.as_f64();
+                let r = self.expr(sc, body, rhs)?.as_f64();
+                let place = row.place(body).expect("field");
+                let value = emit(&Sym::bin(crate::ir::BinaryOp::Sub, l, r), body);
+                out.push(Statement::Store { place, value });
             }
             StmtKind::LongitudinalDiffusion { .. } => {
                 return Err(unsupported(s.span, "LONGITUDINAL_DIFFUSION is not supported yet"))
             }
-            StmtKind::Watch(_) => return Err(unsupported(s.span, "WATCH is not supported yet")),
+            StmtKind::Watch(items) => {
+                if !sc.event {
+                    return Err(unsupported(s.span, "WATCH outside NET_RECEIVE"));
+                }
+                for w in items {
+                    let k = self
+                        .watches
+                        .iter()
+                        .position(|x| x.span == w.span)
+                        .ok_or_else(|| unsupported(w.span, "WATCH in an unexpected place"))?;
+                    let (state, flag) = (self.watches[k].state, self.watches[k].flag);
+                    // Arming records whether the condition already holds, so
+                    // only a later false → true change triggers (NEURON's
+                    // WatchCondition::activate).
+                    let c = self.expr(sc, body, &w.cond)?.as_bool();
+                    let armed = Sym::Select(Box::new(c), Box::new(Sym::Num(2.0)), Box::new(Sym::Num(1.0)));
+                    let value = emit(&armed, body);
+                    out.push(Statement::Store {
+                        place: crate::ir::Place::Field { field: state, index: None },
+                        value,
+                    });
+                    let f = self.expr(sc, body, &w.flag)?.as_f64();
+                    let value = emit(&f, body);
+                    out.push(Statement::Store {
+                        place: crate::ir::Place::Field { field: flag, index: None },
+                        value,
+                    });
+                }
+            }
             StmtKind::ForNetcons { .. } => {
                 return Err(unsupported(s.span, "FOR_NETCONS is not supported yet"))
             }
@@ -1072,16 +1149,29 @@ impl<'a> Lower<'a> {
                 out.push(Statement::Store { place, value });
             }
             Mode::Cnexp => {
+                // nocmodl's cnexp (deriv.cpp cvode_cnexp_success with the
+                // diffeq.ypp grammar): x += (1 - exp(dt*de))*(-(b)/(a) - x)
+                // with de = ∂f/∂x; when f is not linear in x, nocmodl drops
+                // the -(b)/(a) term (x += (1 - exp(dt*de))*(-x)), and when
+                // de is 0, x -= dt*(-(b)). Only an underivable f falls back.
                 let Sym::Var(xv) = &x else { unreachable!() };
-                let (a, b) = f.linear_in(xv).ok_or_else(|| {
-                    Diagnostic::warning(codes::CNEXP_FALLBACK, span, "not linear in its own state")
+                let parts = sym::cnexp_parts(&f, xv).map_err(|()| {
+                    Diagnostic::warning(codes::CNEXP_FALLBACK, span, "cannot differentiate")
                 })?;
                 let dt = Sym::Var(Var::Env(EnvVar::Dt));
-                let new = if matches!(a, Sym::Num(z) if z == 0.0) {
-                    // x' = b: the exact update is x + dt*b.
-                    Sym::bin(B::Add, x.clone(), Sym::bin(B::Mul, dt, b))
+                let de = sym::simplify(parts.de);
+                let new = if matches!(de, Sym::Num(z) if z == 0.0) {
+                    let b = parts.linear.map(|(_, b)| b).unwrap_or(Sym::Num(0.0));
+                    Sym::bin(B::Sub, x.clone(), Sym::bin(B::Mul, dt, Sym::neg(b)))
                 } else {
-                    // x + (1 - exp(dt*a)) * (-(b)/a - x), nocmodl's form.
+                    let target = match parts.linear {
+                        Some((a, b)) => Sym::bin(
+                            B::Sub,
+                            Sym::bin(B::Div, Sym::neg(sym::simplify(b)), sym::simplify(a)),
+                            x.clone(),
+                        ),
+                        None => Sym::neg(x.clone()),
+                    };
                     Sym::bin(
                         B::Add,
                         x.clone(),
@@ -1090,15 +1180,15 @@ impl<'a> Lower<'a> {
                             Sym::bin(
                                 B::Sub,
                                 Sym::Num(1.0),
-                                Sym::Math(MathFn::Exp, vec![Sym::bin(B::Mul, dt, a.clone())]),
+                                Sym::Math(MathFn::Exp, vec![Sym::bin(B::Mul, dt, de)]),
                             ),
-                            Sym::bin(B::Sub, Sym::bin(B::Div, Sym::neg(b), a), x.clone()),
+                            target,
                         ),
                     )
                 };
                 self.assign(body, x, new, span, out)?;
             }
-            Mode::Plain | Mode::Kinetic => {
+            Mode::Plain | Mode::Kinetic | Mode::Algebraic => {
                 return Err(unsupported(span, "a derivative equation outside a DERIVATIVE block"))
             }
         }
@@ -1170,11 +1260,76 @@ impl<'a> Lower<'a> {
                 return Ok(());
             }
         };
+        // The rates once, into locals (the fluxes and their derivatives use
+        // them; NEURON's Jacobian treats them as constants).
+        let kf_local = body.local("#kf", Type::F64);
+        let kb_local = body.local("#kb", Type::F64);
+        let (ffl, bfl) = {
+            let split = |p: Sym, k: Handle<Local>, body: &mut Body, out: &mut Block| -> Sym {
+                // p = rate * x * x ...: peel the rate (the innermost left operand).
+                fn peel(p: Sym, k: Handle<Local>, rate: &mut Option<Sym>) -> Sym {
+                    match p {
+                        Sym::Binary(crate::ir::BinaryOp::Mul, l, r) => {
+                            Sym::bin(crate::ir::BinaryOp::Mul, peel(*l, k, rate), *r)
+                        }
+                        other => {
+                            *rate = Some(other);
+                            Sym::Var(Var::Local(k))
+                        }
+                    }
+                }
+                let mut rate = None;
+                let q = peel(p, k, &mut rate);
+                let value = emit(&rate.unwrap_or(Sym::Num(0.0)), body);
+                out.push(Statement::Assign { local: k, value });
+                q
+            };
+            (split(ffl, kf_local, body, out), split(bfl, kb_local, body, out))
+        };
         let fv = emit(&ffl, body);
         out.push(Statement::Assign { local: fl, value: fv });
         let bv = emit(&bfl, body);
         out.push(Statement::Assign { local: bl, value: bv });
         let net = Sym::bin(B::Sub, Sym::Var(Var::Local(fl)), Sym::Var(Var::Local(bl)));
+        // Analytic Jacobian of the mass-action fluxes (scopmath sparse).
+        if let Some(jac) = sc.jacobian {
+            let n = sc.kinetic_rows.len();
+            let row_of = |x: &Sym| match x {
+                Sym::Var(v) => sc.kinetic_rows.iter().position(|r| r == v),
+                _ => None,
+            };
+            let mut cols: Vec<(usize, Var)> = Vec::new();
+            for (_, x, _) in left.iter().chain(right.iter()) {
+                if let (Some(j), Sym::Var(v)) = (row_of(x), x) {
+                    if !cols.iter().any(|(c, _)| *c == j) {
+                        cols.push((j, v.clone()));
+                    }
+                }
+            }
+            for (j, xj) in &cols {
+                let dnet = sym::simplify(Sym::bin(
+                    B::Sub,
+                    ffl.diff(xj).unwrap_or(Sym::Num(0.0)),
+                    bfl.diff(xj).unwrap_or(Sym::Num(0.0)),
+                ));
+                if matches!(dnet, Sym::Num(z) if z == 0.0) {
+                    continue;
+                }
+                let dl = body.local("#dnet", Type::F64);
+                let value = emit(&dnet, body);
+                out.push(Statement::Assign { local: dl, value });
+                for (sign, side) in [(-1.0, &left), (1.0, &right)] {
+                    for (coef, x, _) in side.iter() {
+                        let Some(i) = row_of(x) else { continue };
+                        let place = Var::Field(jac, Some(Box::new(Sym::Num((i * n + j) as f64))));
+                        let term = Sym::bin(B::Mul, Sym::Num(sign * coef), Sym::Var(Var::Local(dl)));
+                        let value = emit(&Sym::bin(B::Add, Sym::Var(place.clone()), term), body);
+                        let place = place.place(body).expect("field");
+                        out.push(Statement::Store { place, value });
+                    }
+                }
+            }
+        }
         let left = left.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
         let right = right.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
         for (coef, _, d) in left {
@@ -1315,6 +1470,32 @@ impl<'a> Lower<'a> {
     fn accumulate(&self, body: &mut Body, target: crate::ir::AccumTarget, op: AccumOp, value: Sym, out: &mut Block) {
         let value = emit(&value, body);
         out.push(Statement::Accumulate { target, op, value });
+    }
+}
+
+fn collect_watches<'m>(stmts: &'m [Stmt], out: &mut Vec<&'m ast::Watch>) {
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Watch(items) => out.extend(items.iter()),
+            StmtKind::Block(b) | StmtKind::While { body: b, .. } | StmtKind::From { body: b, .. } => {
+                collect_watches(&b.stmts, out)
+            }
+            StmtKind::If {
+                then_block,
+                else_ifs,
+                else_block,
+                ..
+            } => {
+                collect_watches(&then_block.stmts, out);
+                for e in else_ifs {
+                    collect_watches(&e.body.stmts, out);
+                }
+                if let Some(b) = else_block {
+                    collect_watches(&b.stmts, out);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

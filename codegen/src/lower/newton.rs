@@ -7,7 +7,7 @@
 use nmodl_frontend::model::SolveBlock;
 
 use super::kernels::StateElem;
-use super::sym::{emit, Sym, Var};
+use super::sym::{self, emit, Sym, Var};
 use super::{unsupported, Lower, Mode, Res};
 use crate::ir::{
     BinaryOp as B, Block, Body, EnvVar, Handle, Local, LocalArray, MathFn, Statement, Type,
@@ -67,11 +67,22 @@ impl<'a> Lower<'a> {
         body: &mut Body,
         block: &SolveBlock,
         elems: &[StateElem],
-        kinetic: bool,
+        mode: Mode,
         steady: bool,
         out: &mut Block,
     ) -> Res<()> {
-        let (f, fsc) = self.deriv_function(block, if kinetic { Mode::Kinetic } else { Mode::Deriv })?;
+        let (f, fsc) = self.deriv_function(block, mode)?;
+        if mode == Mode::Algebraic && fsc.equations != elems.len() {
+            return Err(unsupported(
+                block.span,
+                format!(
+                    "{} has {} equations for {} unknowns",
+                    block.name,
+                    fsc.equations,
+                    elems.len()
+                ),
+            ));
+        }
         let n = elems.len();
         if n == 0 {
             return Ok(());
@@ -101,9 +112,20 @@ impl<'a> Lower<'a> {
                 .filter_map(|(_, v)| elems.iter().position(|e| e.x == *v))
                 .find(|&i| conserve[i].is_none())
                 .ok_or_else(|| unsupported(block.span, "CONSERVE of species that are not solved here"))?;
+            // With COMPARTMENTs the law is on amounts: Σ coef·volume·state
+            // (nocmodl's kinetic.cpp), so CONSERVE B + CaB = Btot in a shell
+            // of volume `depth` holds depth·(B + CaB) = Btot.
             let mut sum = Sym::Num(0.0);
             for (c, v) in terms {
-                sum = Sym::bin(B::Add, sum, Sym::bin(B::Mul, Sym::Num(*c), Sym::Var(v.clone())));
+                let mut term = Sym::bin(B::Mul, Sym::Num(*c), Sym::Var(v.clone()));
+                if let Some(vol) = elems
+                    .iter()
+                    .position(|e| e.x == *v)
+                    .and_then(|i| volume[i].clone())
+                {
+                    term = Sym::bin(B::Mul, vol, term);
+                }
+                sum = Sym::bin(B::Add, sum, term);
             }
             conserve[row] = Some(Sym::bin(B::Sub, sum, total.clone()));
         }
@@ -148,38 +170,47 @@ impl<'a> Lower<'a> {
             }
         };
 
+        let style = if steady {
+            Style::Exact
+        } else if mode == Mode::Kinetic {
+            Style::Sparse
+        } else {
+            Style::Derivimplicit
+        };
         let done = body.local("#done", Type::F64);
         let count = body.local("#count", Type::F64);
+        let change = body.local("#change", Type::F64);
+        let perm = body.array("#perm", n as u32);
+        store(body, out, &loc(change), &Sym::Num(1.0));
         let mut iter = Block::new();
-        let one = Sym::Num(1.0);
-        store(body, &mut iter, &loc(count), &Sym::bin(B::Add, loc(count), one));
-        // Jacobian, column by column.
-        let x0 = body.local("#x0", Type::F64);
+        store(body, &mut iter, &loc(count), &Sym::bin(B::Add, loc(count), Sym::Num(1.0)));
+        // The Jacobian by central differences, restoring each x by adding
+        // the increment back (as scopmath does), then F at x into r.
+        let mut build = Block::new();
         let h = body.local("#h", Type::F64);
         for j in 0..n {
-            store(body, &mut iter, &loc(x0), &x(j));
             store(
                 body,
-                &mut iter,
+                &mut build,
                 &loc(h),
                 &Sym::Math(
                     MathFn::Fmax,
                     vec![
-                        Sym::Math(MathFn::Fabs, vec![Sym::bin(B::Mul, Sym::Num(0.02), loc(x0))]),
+                        Sym::Math(MathFn::Fabs, vec![Sym::bin(B::Mul, Sym::Num(0.02), x(j))]),
                         Sym::Num(1e-6),
                     ],
                 ),
             );
-            store(body, &mut iter, &x(j), &Sym::bin(B::Add, loc(x0), loc(h)));
-            residual(body, &mut iter, rp);
-            store(body, &mut iter, &x(j), &Sym::bin(B::Sub, loc(x0), loc(h)));
-            residual(body, &mut iter, rm);
+            store(body, &mut build, &x(j), &Sym::bin(B::Add, x(j), loc(h)));
+            residual(body, &mut build, rp);
+            store(body, &mut build, &x(j), &Sym::bin(B::Sub, x(j), Sym::bin(B::Mul, Sym::Num(2.0), loc(h))));
+            residual(body, &mut build, rm);
             for i in 0..n {
                 let idx = Sym::Num((i * n + j) as f64);
                 let fi = Sym::Num(i as f64);
                 store(
                     body,
-                    &mut iter,
+                    &mut build,
                     &elem(jac, idx),
                     &Sym::bin(
                         B::Div,
@@ -188,44 +219,132 @@ impl<'a> Lower<'a> {
                     ),
                 );
             }
-            store(body, &mut iter, &x(j), &loc(x0));
+            store(body, &mut build, &x(j), &Sym::bin(B::Add, x(j), loc(h)));
         }
-        residual(body, &mut iter, r);
-        // delta = -r, then solve jac * delta = -r in place.
+        residual(body, &mut build, r);
+        if style == Style::Sparse {
+            // scopmath sparse: the analytic matrix the kinetic block built
+            // (mass action only: rates and `<<` fluxes count as constants),
+            // minus volume/dt on the diagonal; CONSERVE rows hold their
+            // coefficients. One evaluation per iteration.
+            build = Block::new();
+            residual(body, &mut build, r);
+            let jfield = fsc.jacobian.expect("kinetic blocks have a Jacobian");
+            for i in 0..n {
+                for j in 0..n {
+                    let idx = Sym::Num((i * n + j) as f64);
+                    let value = if let Some(c) = &conserve[i] {
+                        sym::simplify(c.diff(&elems[j].x).unwrap_or(Sym::Num(0.0)))
+                    } else {
+                        let mut v = Sym::Var(Var::Field(jfield, Some(Box::new(idx.clone()))));
+                        if i == j {
+                            let vol = volume[i].clone().unwrap_or(Sym::Num(1.0));
+                            v = Sym::bin(B::Sub, v, Sym::bin(B::Div, vol, dt.clone()));
+                        }
+                        v
+                    };
+                    store(body, &mut build, &elem(jac, idx), &value);
+                }
+            }
+        }
+        self.emit_lu_factor(body, &mut build, jac, perm, n);
+        match style {
+            // scopmath newton: a new Jacobian only while the solution still
+            // changes by more than MAXCHANGE (5 %); otherwise the old one.
+            Style::Derivimplicit => {
+                let cond = emit(&Sym::bin(B::Gt, loc(change), Sym::Num(0.05)), body);
+                iter.push(Statement::If {
+                    condition: cond,
+                    accept: build,
+                    reject: Vec::new(),
+                });
+            }
+            Style::Sparse | Style::Exact => iter.extend(build),
+        }
+        // delta = -r; solve.
         for i in 0..n {
             let fi = Sym::Num(i as f64);
             store(body, &mut iter, &elem(delta, fi.clone()), &Sym::neg(elem(r, fi)));
         }
-        self.emit_dense_solve(body, &mut iter, jac, delta, n);
-        // Update and convergence test: |delta_i| <= 1e-9 |x_i| + 1e-15.
-        store(body, &mut iter, &loc(done), &Sym::Num(1.0));
+        self.emit_lu_solve(body, &mut iter, jac, perm, delta, n);
+        // Update, and the measure of change.
+        store(body, &mut iter, &loc(change), &Sym::Num(0.0));
         for i in 0..n {
             let fi = Sym::Num(i as f64);
-            store(body, &mut iter, &x(i), &Sym::bin(B::Add, x(i), elem(delta, fi.clone())));
-            let big = Sym::bin(
-                B::Gt,
-                Sym::Math(MathFn::Fabs, vec![elem(delta, fi)]),
-                Sym::bin(
-                    B::Add,
-                    Sym::bin(B::Mul, Sym::Num(1e-9), Sym::Math(MathFn::Fabs, vec![x(i)])),
-                    Sym::Num(1e-15),
+            let d = elem(delta, fi);
+            let term = match style {
+                // max |delta/x| over |x| > ZERO (1e-8), before the update.
+                Style::Derivimplicit => Sym::Select(
+                    Box::new(Sym::bin(B::Gt, Sym::Math(MathFn::Fabs, vec![x(i)]), Sym::Num(1e-8))),
+                    Box::new(Sym::Math(MathFn::Fabs, vec![Sym::bin(B::Div, d.clone(), x(i))])),
+                    Box::new(Sym::Num(0.0)),
                 ),
-            );
-            // NaN deltas never converge.
-            let nan = Sym::bin(B::Ne, x(i), x(i));
-            let cond = emit(&Sym::bin(B::Or, big, nan), body);
-            let zero = body.constant(0.0);
-            iter.push(Statement::If {
-                condition: cond,
-                accept: vec![Statement::Assign { local: done, value: zero }],
-                reject: Vec::new(),
-            });
+                // sparse: Σ |delta|.
+                Style::Sparse => Sym::Math(MathFn::Fabs, vec![d.clone()]),
+                // exact: max |delta| / (|x| + 1e-6) after the update
+                Style::Exact => Sym::Num(0.0),
+            };
+            match style {
+                Style::Derivimplicit => store(body, &mut iter, &loc(change), &Sym::Math(MathFn::Fmax, vec![loc(change), term])),
+                Style::Sparse => store(body, &mut iter, &loc(change), &Sym::bin(B::Add, loc(change), term)),
+                Style::Exact => {}
+            }
+            store(body, &mut iter, &x(i), &Sym::bin(B::Add, x(i), d.clone()));
+            match style {
+                // Nonlinear kinetic schemes: negative states are clamped.
+                Style::Sparse => {
+                    let neg = emit(&Sym::bin(B::Lt, x(i), Sym::Num(0.0)), body);
+                    let mut acc = Block::new();
+                    store(body, &mut acc, &x(i), &Sym::Num(0.0));
+                    iter.push(Statement::If { condition: neg, accept: acc, reject: Vec::new() });
+                }
+                Style::Exact => {
+                    let rel = Sym::bin(
+                        B::Div,
+                        Sym::Math(MathFn::Fabs, vec![d]),
+                        Sym::bin(B::Add, Sym::Math(MathFn::Fabs, vec![x(i)]), Sym::Num(1e-6)),
+                    );
+                    store(body, &mut iter, &loc(change), &Sym::Math(MathFn::Fmax, vec![loc(change), rel]));
+                }
+                Style::Derivimplicit => {}
+            }
         }
+        let converged = match style {
+            Style::Derivimplicit => {
+                // F at the new x; converged when change <= 1e-6 and max |F| <= 1e-8.
+                residual(body, &mut iter, r);
+                let mut maxdev = Sym::Num(0.0);
+                for i in 0..n {
+                    maxdev = Sym::Math(
+                        MathFn::Fmax,
+                        vec![maxdev, Sym::Math(MathFn::Fabs, vec![elem(r, Sym::Num(i as f64))])],
+                    );
+                }
+                Sym::bin(
+                    B::And,
+                    Sym::bin(B::Le, loc(change), Sym::Num(1e-6)),
+                    Sym::bin(B::Le, maxdev, Sym::Num(1e-8)),
+                )
+            }
+            Style::Sparse => Sym::bin(B::Le, loc(change), Sym::Num(1e-6)),
+            Style::Exact => Sym::bin(B::Le, loc(change), Sym::Num(1e-12)),
+        };
+        let cond = emit(&converged, body);
+        let one = body.constant(1.0);
+        iter.push(Statement::If {
+            condition: cond,
+            accept: vec![Statement::Assign { local: done, value: one }],
+            reject: Vec::new(),
+        });
+        let max_iter = match style {
+            Style::Sparse => 22.0,
+            _ => MAX_ITERATIONS as f64,
+        };
         let fail = emit(
             &Sym::bin(
                 B::And,
                 Sym::bin(B::Eq, loc(done), Sym::Num(0.0)),
-                Sym::bin(B::Ge, loc(count), Sym::Num(MAX_ITERATIONS as f64)),
+                Sym::bin(B::Ge, loc(count), Sym::Num(max_iter)),
             ),
             body,
         );
@@ -250,15 +369,15 @@ impl<'a> Lower<'a> {
         Ok(())
     }
 
-    /// Solves `a (n×n, row-major) · x = b` in place (`b` becomes `x`) by
-    /// Gaussian elimination with partial pivoting; a zero pivot fails with
+    /// LU-factorises `a` (n×n, row-major) in place with partial pivoting,
+    /// recording the row order in `perm`; a zero pivot fails with
     /// `STATUS_SINGULAR`.
-    fn emit_dense_solve(
+    fn emit_lu_factor(
         &mut self,
         body: &mut Body,
         out: &mut Block,
         a: Handle<LocalArray>,
-        b: Handle<LocalArray>,
+        perm: Handle<LocalArray>,
         n: usize,
     ) {
         let nn = Sym::Num(n as f64);
@@ -273,81 +392,64 @@ impl<'a> Lower<'a> {
         let at = |r: Sym, c: Sym| elem(a, Sym::bin(B::Add, Sym::bin(B::Mul, r, nn.clone()), c));
         let abs = |s: Sym| Sym::Math(MathFn::Fabs, vec![s]);
         let plus1 = |l: Handle<Local>| Sym::bin(B::Add, loc(l), Sym::Num(1.0));
-
-        // --- forward elimination, for k in 0..=last
+        let range = |body: &mut Body, var: Handle<Local>, from: Sym, to: f64, inner: Block| {
+            let start = emit(&from, body);
+            let end = body.constant(to);
+            Statement::ForRange {
+                var,
+                start,
+                end,
+                step: 1.0,
+                body: inner,
+                max_iterations: n as u32 + 1,
+            }
+        };
+        for r in 0..n {
+            store(body, out, &elem(perm, Sym::Num(r as f64)), &Sym::Num(r as f64));
+        }
         let mut kbody = Block::new();
         store(body, &mut kbody, &loc(p), &loc(k));
         store(body, &mut kbody, &loc(amax), &abs(at(loc(k), loc(k))));
         {
-            // pivot search: for i in k+1..=last
             let mut ib = Block::new();
             let cond = emit(&Sym::bin(B::Gt, abs(at(loc(i), loc(k))), loc(amax)), body);
             let mut acc = Block::new();
             store(body, &mut acc, &loc(amax), &abs(at(loc(i), loc(k))));
             store(body, &mut acc, &loc(p), &loc(i));
-            ib.push(Statement::If {
-                condition: cond,
-                accept: acc,
-                reject: Vec::new(),
-            });
-            let start = emit(&plus1(k), body);
-            let end = body.constant(last);
-            kbody.push(Statement::ForRange {
-                var: i,
-                start,
-                end,
-                step: 1.0,
-                body: ib,
-                max_iterations: n as u32 + 1,
-            });
+            ib.push(Statement::If { condition: cond, accept: acc, reject: Vec::new() });
+            let st = range(body, i, plus1(k), last, ib);
+            kbody.push(st);
         }
         {
             let cond = emit(
-                &Sym::Unary(
-                    UnaryOp::Not,
-                    Box::new(Sym::bin(B::Gt, loc(amax), Sym::Num(0.0))),
-                ),
+                &Sym::Unary(UnaryOp::Not, Box::new(Sym::bin(B::Gt, loc(amax), Sym::Num(0.0)))),
                 body,
             );
             kbody.push(Statement::If {
                 condition: cond,
-                accept: vec![Statement::Error {
-                    status: runtime::abi::STATUS_SINGULAR,
-                }],
+                accept: vec![Statement::Error { status: runtime::abi::STATUS_SINGULAR }],
                 reject: Vec::new(),
             });
         }
         {
-            // row swap when p != k
             let mut sw = Block::new();
             let mut jb = Block::new();
             store(body, &mut jb, &loc(tmp), &at(loc(k), loc(j)));
             store(body, &mut jb, &at(loc(k), loc(j)), &at(loc(p), loc(j)));
             store(body, &mut jb, &at(loc(p), loc(j)), &loc(tmp));
-            let start = body.constant(0.0);
-            let end = body.constant(last);
-            sw.push(Statement::ForRange {
-                var: j,
-                start,
-                end,
-                step: 1.0,
-                body: jb,
-                max_iterations: n as u32 + 1,
-            });
-            store(body, &mut sw, &loc(tmp), &elem(b, loc(k)));
-            store(body, &mut sw, &elem(b, loc(k)), &elem(b, loc(p)));
-            store(body, &mut sw, &elem(b, loc(p)), &loc(tmp));
+            let st = range(body, j, Sym::Num(0.0), last, jb);
+            sw.push(st);
+            store(body, &mut sw, &loc(tmp), &elem(perm, loc(k)));
+            store(body, &mut sw, &elem(perm, loc(k)), &elem(perm, loc(p)));
+            store(body, &mut sw, &elem(perm, loc(p)), &loc(tmp));
             let cond = emit(&Sym::bin(B::Ne, loc(p), loc(k)), body);
-            kbody.push(Statement::If {
-                condition: cond,
-                accept: sw,
-                reject: Vec::new(),
-            });
+            kbody.push(Statement::If { condition: cond, accept: sw, reject: Vec::new() });
         }
         {
-            // eliminate below the pivot
+            // Multipliers below the pivot, stored in place (L), and the update.
             let mut ib = Block::new();
             store(body, &mut ib, &loc(fct), &Sym::bin(B::Div, at(loc(i), loc(k)), at(loc(k), loc(k))));
+            store(body, &mut ib, &at(loc(i), loc(k)), &loc(fct));
             let mut jb = Block::new();
             store(
                 body,
@@ -355,74 +457,75 @@ impl<'a> Lower<'a> {
                 &at(loc(i), loc(j)),
                 &Sym::bin(B::Sub, at(loc(i), loc(j)), Sym::bin(B::Mul, loc(fct), at(loc(k), loc(j)))),
             );
-            let start = emit(&plus1(k), body);
-            let end = body.constant(last);
-            ib.push(Statement::ForRange {
-                var: j,
-                start,
-                end,
-                step: 1.0,
-                body: jb,
-                max_iterations: n as u32 + 1,
-            });
+            let st = range(body, j, plus1(k), last, jb);
+            ib.push(st);
+            let st = range(body, i, plus1(k), last, ib);
+            kbody.push(st);
+        }
+        let st = range(body, k, Sym::Num(0.0), last, kbody);
+        out.push(st);
+    }
+
+    /// Solves `LU x = P b` with the factors of [`Self::emit_lu_factor`];
+    /// `b` becomes `x`.
+    fn emit_lu_solve(
+        &mut self,
+        body: &mut Body,
+        out: &mut Block,
+        a: Handle<LocalArray>,
+        perm: Handle<LocalArray>,
+        b: Handle<LocalArray>,
+        n: usize,
+    ) {
+        let nn = Sym::Num(n as f64);
+        let at = |r: Sym, c: Sym| elem(a, Sym::bin(B::Add, Sym::bin(B::Mul, r, nn.clone()), c));
+        // Permute b into y (unrolled: n is small and known).
+        let y = body.array("#y", n as u32);
+        for r in 0..n {
+            store(body, out, &elem(y, Sym::Num(r as f64)), &elem(b, elem(perm, Sym::Num(r as f64))));
+        }
+        // Forward substitution with unit L, back substitution with U.
+        for r in 0..n {
+            let mut sum = elem(y, Sym::Num(r as f64));
+            for c in 0..r {
+                sum = Sym::bin(
+                    B::Sub,
+                    sum,
+                    Sym::bin(B::Mul, at(Sym::Num(r as f64), Sym::Num(c as f64)), elem(y, Sym::Num(c as f64))),
+                );
+            }
+            store(body, out, &elem(y, Sym::Num(r as f64)), &sum);
+        }
+        for r in (0..n).rev() {
+            let mut sum = elem(y, Sym::Num(r as f64));
+            for c in r + 1..n {
+                sum = Sym::bin(
+                    B::Sub,
+                    sum,
+                    Sym::bin(B::Mul, at(Sym::Num(r as f64), Sym::Num(c as f64)), elem(b, Sym::Num(c as f64))),
+                );
+            }
             store(
                 body,
-                &mut ib,
-                &elem(b, loc(i)),
-                &Sym::bin(B::Sub, elem(b, loc(i)), Sym::bin(B::Mul, loc(fct), elem(b, loc(k)))),
+                out,
+                &elem(b, Sym::Num(r as f64)),
+                &Sym::bin(B::Div, sum, at(Sym::Num(r as f64), Sym::Num(r as f64))),
             );
-            let start = emit(&plus1(k), body);
-            let end = body.constant(last);
-            kbody.push(Statement::ForRange {
-                var: i,
-                start,
-                end,
-                step: 1.0,
-                body: ib,
-                max_iterations: n as u32 + 1,
-            });
         }
-        let start = body.constant(0.0);
-        let end = body.constant(last);
-        out.push(Statement::ForRange {
-            var: k,
-            start,
-            end,
-            step: 1.0,
-            body: kbody,
-            max_iterations: n as u32 + 1,
-        });
-
-        // --- back substitution, for i from last down to 0
-        let mut ib = Block::new();
-        store(body, &mut ib, &loc(tmp), &elem(b, loc(i)));
-        let mut jb = Block::new();
-        store(
-            body,
-            &mut jb,
-            &loc(tmp),
-            &Sym::bin(B::Sub, loc(tmp), Sym::bin(B::Mul, at(loc(i), loc(j)), elem(b, loc(j)))),
-        );
-        let start = emit(&plus1(i), body);
-        let end = body.constant(last);
-        ib.push(Statement::ForRange {
-            var: j,
-            start,
-            end,
-            step: 1.0,
-            body: jb,
-            max_iterations: n as u32 + 1,
-        });
-        store(body, &mut ib, &elem(b, loc(i)), &Sym::bin(B::Div, loc(tmp), at(loc(i), loc(i))));
-        let start = body.constant(last);
-        let end = body.constant(0.0);
-        out.push(Statement::ForRange {
-            var: i,
-            start,
-            end,
-            step: -1.0,
-            body: ib,
-            max_iterations: n as u32 + 1,
-        });
     }
+}
+
+/// How a Newton solve iterates and when it stops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// scopmath `newton` (derivimplicit): Jacobian reused while the
+    /// relative change is at most 5 %; stop when the largest relative change
+    /// is at most 1e-6 and the largest residual at most 1e-8; 50 iterations.
+    Derivimplicit,
+    /// scopmath `sparse` (KINETIC): a new Jacobian every iteration, negative
+    /// states clamped to 0, stop when Σ|Δ| ≤ 1e-6; at most 22 iterations.
+    Sparse,
+    /// Steady states and LINEAR/NONLINEAR: full Newton to a relative change
+    /// of 1e-12.
+    Exact,
 }

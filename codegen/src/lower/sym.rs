@@ -274,6 +274,123 @@ impl Sym {
     }
 }
 
+/// What nocmodl's `diffeq.ypp` grammar derives from a DERIVATIVE right-hand
+/// side `f` for the state `v`, which is what its `cnexp` uses:
+/// the derivative `de = ∂f/∂v` (`None` when it cannot be formed: `v` inside
+/// a function argument or a power, or in a denominator — then nocmodl falls
+/// back to derivimplicit), and the split `f = a·v + b` (`None` when `f` is
+/// not linear in `v` — nocmodl then still uses `de` and drops `b`).
+pub struct CnexpParts {
+    /// `∂f/∂v`, possibly depending on `v`.
+    pub de: Sym,
+    /// `(a, b)` with `f = a·v + b`.
+    pub linear: Option<(Sym, Sym)>,
+}
+
+/// The grammar's four-slot value of a subexpression: the expression, its
+/// derivative, its linear coefficient and its state-free part; `None` in a
+/// slot is nocmodl's `"0.0"`.
+struct Parts {
+    de: Option<Sym>,
+    a: Option<Sym>,
+    b: Option<Sym>,
+}
+
+/// Follows `diffeq.ypp` rule by rule (see [`CnexpParts`]). `Err(())` is its
+/// `d_invalid`.
+pub fn cnexp_parts(f: &Sym, v: &Var) -> Result<CnexpParts, ()> {
+    let mut eq_invalid = false;
+    let p = parts(f, v, &mut eq_invalid)?;
+    let de = p.de.unwrap_or(Sym::Num(0.0));
+    let linear = if eq_invalid {
+        None
+    } else {
+        Some((p.a.unwrap_or(Sym::Num(0.0)), p.b.unwrap_or(Sym::Num(0.0))))
+    };
+    Ok(CnexpParts { de, linear })
+}
+
+fn parts(f: &Sym, v: &Var, eq_invalid: &mut bool) -> Result<Parts, ()> {
+    use BinaryOp::*;
+    let mul = |x: Sym, y: Sym| Sym::bin(Mul, x, y);
+    Ok(match f {
+        Sym::Var(x) if x == v => Parts {
+            de: Some(Sym::Num(1.0)),
+            a: Some(Sym::Num(1.0)),
+            b: None,
+        },
+        _ if !f.depends_on(v) => Parts {
+            de: None,
+            a: None,
+            b: if matches!(f, Sym::Num(z) if *z == 0.0) { None } else { Some(f.clone()) },
+        },
+        Sym::Unary(UnaryOp::Neg, e) => {
+            let p = parts(e, v, eq_invalid)?;
+            Parts {
+                de: p.de.map(Sym::neg),
+                a: p.a.map(Sym::neg),
+                b: p.b.map(Sym::neg),
+            }
+        }
+        Sym::Binary(op @ (Add | Sub), l, r) => {
+            let (p, q) = (parts(l, v, eq_invalid)?, parts(r, v, eq_invalid)?);
+            let join = |x: Option<Sym>, y: Option<Sym>| match (x, y) {
+                (Some(x), Some(y)) => Some(Sym::bin(*op, x, y)),
+                (Some(x), None) => Some(x),
+                (None, Some(y)) => Some(if *op == Sub { Sym::neg(y) } else { y }),
+                (None, None) => None,
+            };
+            Parts {
+                de: join(p.de, q.de),
+                a: join(p.a, q.a),
+                b: join(p.b, q.b),
+            }
+        }
+        Sym::Binary(Mul, l, r) => {
+            let (p, q) = (parts(l, v, eq_invalid)?, parts(r, v, eq_invalid)?);
+            let (e1, e2) = ((**l).clone(), (**r).clone());
+            let de = match (p.de, q.de) {
+                (Some(d1), Some(d2)) => Some(Sym::bin(Add, mul(d1, e2), mul(e1, d2))),
+                (Some(d1), None) => Some(mul(d1, e2)),
+                (None, Some(d2)) => Some(mul(e1, d2)),
+                (None, None) => None,
+            };
+            let a = match (&p.a, &q.a) {
+                (Some(_), Some(_)) => {
+                    *eq_invalid = true;
+                    None
+                }
+                (Some(a1), None) => q.b.clone().map(|b2| mul(a1.clone(), b2)),
+                (None, Some(a2)) => p.b.clone().map(|b1| mul(b1, a2.clone())),
+                (None, None) => None,
+            };
+            let b = match (p.b, q.b) {
+                (Some(b1), Some(b2)) => Some(mul(b1, b2)),
+                _ => None,
+            };
+            Parts { de, a, b }
+        }
+        Sym::Binary(Div, l, r) => {
+            let (p, q) = (parts(l, v, eq_invalid)?, parts(r, v, eq_invalid)?);
+            if q.de.is_some() {
+                return Err(());
+            }
+            let e2 = (**r).clone();
+            if q.a.is_some() {
+                *eq_invalid = true;
+            }
+            Parts {
+                de: p.de.map(|d| Sym::bin(Div, d, e2.clone())),
+                a: if q.a.is_some() { None } else { p.a.map(|a| Sym::bin(Div, a, e2.clone())) },
+                b: p.b.map(|b| Sym::bin(Div, b, e2)),
+            }
+        }
+        // Calls, powers (nocmodl's pow()), comparisons, selects with the
+        // state inside: the grammar cannot differentiate them.
+        _ => return Err(()),
+    })
+}
+
 fn is_zero(s: &Sym) -> bool {
     matches!(s, Sym::Num(x) if *x == 0.0)
 }

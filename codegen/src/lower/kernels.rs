@@ -127,12 +127,7 @@ impl<'a> Lower<'a> {
         }
         if let Some(init) = &m.initial {
             for s in &init.stmts {
-                if let StmtKind::Solve { name, .. } = &s.kind {
-                    let solve = self.find_solve_in_initial(&name.name, s)?;
-                    self.solve(&mut sc, &mut body, &solve, &mut out)?;
-                } else {
-                    self.stmt(&mut sc, &mut body, s, &mut out)?;
-                }
+                self.stmt(&mut sc, &mut body, s, &mut out)?;
             }
         }
         self.store_ions(&mut body, &mut out);
@@ -141,8 +136,8 @@ impl<'a> Lower<'a> {
         Ok(())
     }
 
-    /// A SOLVE statement in INITIAL, resolved like BREAKPOINT's.
-    fn find_solve_in_initial(&self, name: &str, s: &Stmt) -> Res<Solve> {
+    /// A SOLVE statement outside BREAKPOINT, resolved like BREAKPOINT's.
+    pub(super) fn find_solve(&self, name: &str, s: &Stmt) -> Res<Solve> {
         let StmtKind::Solve {
             method,
             steadystate,

@@ -139,7 +139,8 @@ struct Scope {
     /// f_flux / b_flux of the last reaction (KINETIC).
     flux: Option<(Handle<Local>, Handle<Local>)>,
     /// KINETIC: the volume factor of each compartmentalised species.
-    compartments: Vec<(SymbolId, Sym)>,
+    /// (state, element for the indexed form, volume).
+    compartments: Vec<(SymbolId, Option<usize>, Sym)>,
     /// KINETIC: CONSERVE equations, (terms, total).
     conserves: Vec<(Vec<(f64, Var)>, Sym)>,
     /// LINEAR/NONLINEAR: the residual slot of each equation, in order.
@@ -948,13 +949,12 @@ impl<'a> Lower<'a> {
             | StmtKind::UnitsOff
             | StmtKind::Table { .. }
             | StmtKind::Conductance(_) => {}
-            StmtKind::Solve { .. } => {
-                // SOLVE in BREAKPOINT is handled by the state kernel; SOLVE in
-                // INITIAL by the init kernel (see kernels.rs), which strip it.
-                return Err(unsupported(
-                    s.span,
-                    "SOLVE inside a FUNCTION, PROCEDURE or nested block is not supported yet (only at the top of BREAKPOINT and INITIAL)",
-                ));
+            StmtKind::Solve { name, .. } => {
+                // SOLVE in BREAKPOINT is handled by the state kernel (which
+                // skips these statements); anywhere else (INITIAL, a
+                // FUNCTION computing a steady state, …) it runs in place.
+                let solve = self.find_solve(&name.name, s)?;
+                self.solve(sc, body, &solve, out)?;
             }
             StmtKind::Expr(e) => self.call_stmt(sc, body, e, out)?,
             StmtKind::DiffEq {
@@ -1294,14 +1294,26 @@ impl<'a> Lower<'a> {
         // Analytic Jacobian of the mass-action fluxes (scopmath sparse).
         if let Some(jac) = sc.jacobian {
             let n = sc.kinetic_rows.len();
-            let row_of = |x: &Sym| match x {
-                Sym::Var(v) => sc.kinetic_rows.iter().position(|r| r == v),
-                _ => None,
+            // The row of a species: fixed for scalars and constant indices,
+            // `first row of the array + index` for `x[i]` in a FROM loop.
+            let row_of = |x: &Sym| -> Option<Sym> {
+                let Sym::Var(v) = x else { return None };
+                if let Some(r) = sc.kinetic_rows.iter().position(|r| r == v) {
+                    return Some(Sym::Num(r as f64));
+                }
+                if let Var::Field(f, Some(idx)) = v {
+                    let first = sc
+                        .kinetic_rows
+                        .iter()
+                        .position(|r| matches!(r, Var::Field(g, Some(_)) if g == f))?;
+                    return Some(Sym::bin(B::Add, Sym::Num(first as f64), (**idx).clone()));
+                }
+                None
             };
-            let mut cols: Vec<(usize, Var)> = Vec::new();
+            let mut cols: Vec<(Sym, Var)> = Vec::new();
             for (_, x, _) in left.iter().chain(right.iter()) {
                 if let (Some(j), Sym::Var(v)) = (row_of(x), x) {
-                    if !cols.iter().any(|(c, _)| *c == j) {
+                    if !cols.iter().any(|(_, c)| c == v) {
                         cols.push((j, v.clone()));
                     }
                 }
@@ -1321,7 +1333,12 @@ impl<'a> Lower<'a> {
                 for (sign, side) in [(-1.0, &left), (1.0, &right)] {
                     for (coef, x, _) in side.iter() {
                         let Some(i) = row_of(x) else { continue };
-                        let place = Var::Field(jac, Some(Box::new(Sym::Num((i * n + j) as f64))));
+                        let idx = sym::simplify(Sym::bin(
+                            B::Add,
+                            Sym::bin(B::Mul, i, Sym::Num(n as f64)),
+                            j.clone(),
+                        ));
+                        let place = Var::Field(jac, Some(Box::new(idx)));
                         let term = Sym::bin(B::Mul, Sym::Num(sign * coef), Sym::Var(Var::Local(dl)));
                         let value = emit(&Sym::bin(B::Add, Sym::Var(place.clone()), term), body);
                         let place = place.place(body).expect("field");
@@ -1379,13 +1396,30 @@ impl<'a> Lower<'a> {
         if sc.mode() != Mode::Kinetic {
             return Err(unsupported(span, "COMPARTMENT outside a KINETIC block"));
         }
-        if index.is_some() {
-            return Err(unsupported(span, "indexed COMPARTMENT is not supported yet"));
-        }
-        let vol = self.expr(sc, body, volume)?.as_f64();
-        for s in states {
-            let id = self.ref_of(s)?;
-            sc.compartments.push((id, vol.clone()));
+        match index {
+            None => {
+                let vol = self.expr(sc, body, volume)?.as_f64();
+                for s in states {
+                    let id = self.ref_of(s)?;
+                    sc.compartments.push((id, None, vol.clone()));
+                }
+            }
+            Some(ix) => {
+                // `COMPARTMENT i, vol(i) { x }`: element k of each array
+                // state x gets vol(k).
+                let iid = self.ref_of(ix)?;
+                let l = body.local(&ix.name, Type::F64);
+                sc.locals.insert(iid, l);
+                let vol = self.expr(sc, body, volume)?.as_f64();
+                for s in states {
+                    let id = self.ref_of(s)?;
+                    let n = self.sym(id).array_len.unwrap_or(1);
+                    for k in 0..n {
+                        let v = sym::simplify(vol.substitute(&Var::Local(l), &Sym::Num(k as f64)));
+                        sc.compartments.push((id, Some(k), v));
+                    }
+                }
+            }
         }
         Ok(())
     }

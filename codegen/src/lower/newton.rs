@@ -89,13 +89,17 @@ impl<'a> Lower<'a> {
         }
         // Per-row equation kind.
         let mut volume: Vec<Option<Sym>> = vec![None; n];
-        for (id, vol) in &fsc.compartments {
+        for (id, element, vol) in &fsc.compartments {
             if has_local(vol) {
                 return Err(unsupported(block.span, "a COMPARTMENT volume that uses a LOCAL is not supported"));
             }
+            let mut k = 0;
             for (i, e) in elems.iter().enumerate() {
                 if e.id == *id {
-                    volume[i] = Some(vol.clone());
+                    if element.is_none() || *element == Some(k) {
+                        volume[i] = Some(vol.clone());
+                    }
+                    k += 1;
                 }
             }
         }

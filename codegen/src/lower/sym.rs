@@ -160,6 +160,9 @@ impl Sym {
         let s = |x: &Sym| Box::new(x.substitute(v, with));
         match self {
             Sym::Var(x) if x == v => with.clone(),
+            Sym::Var(Var::Field(f, Some(i))) => Sym::Var(Var::Field(*f, Some(s(i)))),
+            Sym::Var(Var::Global(g, Some(i))) => Sym::Var(Var::Global(*g, Some(s(i)))),
+            Sym::Var(Var::LocalArray(a, i)) => Sym::Var(Var::LocalArray(*a, s(i))),
             Sym::Num(_) | Sym::Bool(_) | Sym::Random | Sym::Var(_) => self.clone(),
             Sym::Unary(op, a) => Sym::Unary(*op, s(a)),
             Sym::BoolToF64(a) => Sym::BoolToF64(s(a)),

@@ -6,7 +6,8 @@ nonlinear equation (nlg: nocmodl keeps cnexp with a state-dependent rate),
 the cnexp → derivimplicit fallback when the state is inside exp() (nlr), euler + arrays +
 FROM loops + a FUNCTION TABLE (chain), KINETIC sparse with a LINEAR initial
 state (c3), KINETIC with COMPARTMENT, CONSERVE and a flux into cai
-(cabuf, with the cachan calcium current).
+(cabuf, with the cachan calcium current), POINTERs (gap: two cells
+joined by a gap junction made of two Gap point processes).
 
 The folder is built with NEURON 9.0.2's nrnivmodl in a temporary directory
 and loaded; every protocol writes tests/data/neuron/codegen/<protocol>.json
@@ -60,6 +61,29 @@ def main():
     m.run()
     m.write("codegen/fixture_wdet.json")
     del m  # its point processes must go before the next protocol resets NEURON
+
+    # POINTER: cell 1 (hh, stimulated) and cell 2 (pas) joined by two Gaps.
+    m = Model("fixture_gap", __file__, tstop=30)
+    m.section("soma1", nseg=1, L=10, diam=10)
+    m.insert("soma1", "hh")
+    m.section("soma2", nseg=1, L=10, diam=10)
+    m.insert("soma2", "pas", g=1e-4, e=-65)
+    m.point("stim", "IClamp", "soma1", 0.5, dur=1, amp=0.5, **{"del": 2})
+    g1 = m.point("gap1", "Gap", "soma1", 0.5, g=0.005)
+    g2 = m.point("gap2", "Gap", "soma2", 0.5, g=0.005)
+    h.setpointer(m.sections["soma2"](0.5)._ref_v, "vgap", g1)
+    h.setpointer(m.sections["soma1"](0.5)._ref_v, "vgap", g2)
+    m.extra["pointers"] = [
+        {"point": "gap1", "pointer": "vgap", "target": "soma2(0.5).v"},
+        {"point": "gap2", "pointer": "vgap", "target": "soma1(0.5).v"},
+    ]
+    m.rec_v("soma1", 0.5)
+    m.rec_v("soma2", 0.5)
+    m.rec_point("gap1", "i")
+    m.rec_point("gap2", "i")
+    m.run()
+    m.write("codegen/fixture_gap.json")
+    del m, g1, g2
 
     def density(name, mech, vars_, amp=0.1, ion_vars=(), extra=()):
         m = Model(name, __file__, tstop=80)

@@ -39,6 +39,7 @@
 
 mod kernels;
 mod newton;
+mod promote;
 pub mod sym;
 mod table;
 
@@ -205,6 +206,11 @@ pub fn lower(mech: &Mechanism) -> Result<Lowered, Vec<Diagnostic>> {
         l.declare_functions();
         l.lower_functions()?;
         l.kernels()?;
+        for k in &mut l.module.kernels {
+            if k.phase.shape() == crate::ir::Shape::PerInstance {
+                promote::promote_fields(&mut k.body);
+            }
+        }
         Ok(())
     })();
     match run {

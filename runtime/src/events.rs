@@ -277,6 +277,49 @@ impl Model {
         Ok(())
     }
 
+    /// The threshold [mV] of a NetCon's source (shared by every NetCon on
+    /// the same source, as in NEURON); `None` for a NetCon without a
+    /// source.
+    pub fn netcon_threshold(&self, id: NetConId) -> Result<Option<f64>> {
+        Ok(self.nc(id)?.presyn.map(|p| self.events.presyns[p].threshold))
+    }
+
+    /// Sets the threshold of a NetCon's source (NEURON's
+    /// `NetCon.threshold = …`, which every NetCon on that source sees).
+    pub fn set_netcon_threshold(&mut self, id: NetConId, threshold: f64) -> Result<()> {
+        if !threshold.is_finite() {
+            return Err(Error::BadValue {
+                name: "NetCon threshold".into(),
+                value: threshold,
+                reason: "must be finite",
+            });
+        }
+        if let Some(p) = self.nc(id)?.presyn {
+            self.events.presyns[p].threshold = threshold;
+        }
+        Ok(())
+    }
+
+    /// The delay [ms] of a NetCon.
+    pub fn netcon_delay(&self, id: NetConId) -> Result<f64> {
+        Ok(self.nc(id)?.delay)
+    }
+
+    /// Sets the delay [ms] of a NetCon. Spikes already in flight keep the
+    /// delivery time they were given, as in NEURON.
+    pub fn set_netcon_delay(&mut self, id: NetConId, delay: f64) -> Result<()> {
+        if !(delay >= 0.0 && delay.is_finite()) {
+            return Err(Error::BadValue {
+                name: "NetCon delay".into(),
+                value: delay,
+                reason: "must be non-negative",
+            });
+        }
+        self.nc(id)?;
+        self.events.netcons[id.index as usize].delay = delay;
+        Ok(())
+    }
+
     /// The weight vector of a NetCon.
     pub fn weights(&self, id: NetConId) -> Result<&[f64]> {
         Ok(&self.nc(id)?.weights)

@@ -114,6 +114,9 @@ pub struct MechanismSpec {
     /// library). The model keeps it alive for as long as it holds the spec,
     /// so the kernel pointers never dangle.
     pub keepalive: Option<KeepAlive>,
+    /// The number of NET_RECEIVE arguments (the length of a NetCon's weight
+    /// vector to this mechanism); 0 without NET_RECEIVE.
+    pub n_weights: u32,
     /// The namespace of a mechanism from a loaded library (see
     /// `Model::load_library`): it is also reachable as `namespace::name`.
     /// `None` for built-ins and JIT-compiled mechanisms.
@@ -152,6 +155,7 @@ impl MechanismSpec {
             pointers: Vec::new(),
             kernels: abi::NrnKernels::default(),
             keepalive: None,
+            n_weights: 0,
             library: None,
         }
     }

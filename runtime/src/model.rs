@@ -56,6 +56,43 @@ pub enum Probe {
     Point(PointId, String),
 }
 
+/// Which ion column `name` is for ion `ion` (`e<ion>`, `<ion>i`, `<ion>o`,
+/// `i<ion>`, `di<ion>_dv_`), without allocating: range lookups run once per
+/// segment in user loops.
+fn ion_var_index(ion: &str, name: &str) -> Option<usize> {
+    if let Some(rest) = name.strip_prefix('e') {
+        if rest == ion {
+            return Some(0);
+        }
+    }
+    if let Some(rest) = name.strip_prefix(ion) {
+        match rest {
+            "i" => return Some(1),
+            "o" => return Some(2),
+            _ => {}
+        }
+    }
+    if let Some(rest) = name.strip_prefix('i') {
+        if rest == ion {
+            return Some(3);
+        }
+    }
+    if let Some(rest) = name.strip_prefix("di").and_then(|r| r.strip_suffix("_dv_")) {
+        if rest == ion {
+            return Some(4);
+        }
+    }
+    None
+}
+
+/// Where in the run loop [`Model::sample`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SampleAt {
+    Init,
+    StepStart,
+    StepEnd,
+}
+
 /// When a recording samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sampling {
@@ -156,6 +193,9 @@ struct Recording {
     place: Option<Place>,
     next: f64,
     data: Vec<f64>,
+    /// Removed by `unrecord`, or its target was deleted: it keeps its data
+    /// and takes no more samples (a NEURON Vector whose variable went away).
+    stopped: bool,
 }
 
 /// The compiled node arrays (NEURON's `NrnThread` node vectors).
@@ -1433,20 +1473,7 @@ impl Model {
             if inst[seg] == NO_ION {
                 continue;
             }
-            let n = &self.ions[*ion].name;
-            let which = if name == format!("e{n}") {
-                Some(0)
-            } else if name == format!("{n}i") {
-                Some(1)
-            } else if name == format!("{n}o") {
-                Some(2)
-            } else if name == format!("i{n}") {
-                Some(3)
-            } else if name == format!("di{n}_dv_") {
-                Some(4)
-            } else {
-                None
-            };
+            let which = ion_var_index(&self.ions[*ion].name, name);
             if let Some(which) = which {
                 return Ok(Place::Ion {
                     ion: *ion,
@@ -2098,11 +2125,21 @@ impl Model {
         self.all_phase(Phase::AfterInitial)?;
         crate::events::deliver_until(self, self.t)?;
         self.run_groups(group::Job::Init)?;
-        for r in &mut self.records {
-            r.data.clear();
+        for k in 0..self.records.len() {
+            // A recording whose object was deleted keeps its samples.
+            let probe = self.records[k].probe.clone();
+            if !self.records[k].stopped
+                && matches!(self.resolve_probe(&probe), Err(Error::StaleHandle { .. }))
+            {
+                self.records[k].stopped = true;
+            }
+            let r = &mut self.records[k];
+            if !r.stopped {
+                r.data.clear();
+            }
             r.next = 0.0;
         }
-        self.sample(true)?;
+        self.sample(SampleAt::Init)?;
         Ok(())
     }
 
@@ -2112,6 +2149,7 @@ impl Model {
     /// handled before and after, from one queue.
     pub fn fadvance(&mut self) -> Result<()> {
         self.ensure_compiled()?;
+        self.sample(SampleAt::StepStart)?;
         self.all_phase(Phase::TableCheck)?;
         let t0 = std::time::Instant::now();
         crate::events::deliver_net_events(self)?;
@@ -2119,7 +2157,7 @@ impl Model {
         self.t += 0.5 * self.dt;
         self.run_groups(group::Job::Step)?;
         self.t += 0.5 * self.dt;
-        self.sample(false)?;
+        self.sample(SampleAt::StepEnd)?;
         let t0 = std::time::Instant::now();
         crate::events::deliver_until(self, self.t)?;
         self.phase_times.events += t0.elapsed();
@@ -2277,6 +2315,7 @@ impl Model {
             place: None,
             next: 0.0,
             data: Vec::new(),
+            stopped: false,
         });
         Ok(RecordId(self.records.len() - 1))
     }
@@ -2290,19 +2329,33 @@ impl Model {
         }
     }
 
-    fn sample(&mut self, at_init: bool) -> Result<()> {
+    /// Takes the samples due. `EveryStep` recordings sample at
+    /// `finitialize` and at the end of every step. `Interval(Δ)` recordings
+    /// sample at `finitialize` (t = 0) and then at the start of the first
+    /// step whose t is within dt/2 of k·Δ, where NEURON's record events
+    /// fire, so a run that ends exactly at k·Δ has no sample there.
+    fn sample(&mut self, when: SampleAt) -> Result<()> {
         let half = self.dt / 2.0;
         for k in 0..self.records.len() {
-            let take = match self.records[k].sampling {
-                Sampling::EveryStep => true,
-                Sampling::Interval(d) => {
-                    if at_init || self.records[k].next <= self.t + half {
+            if self.records[k].stopped {
+                continue;
+            }
+            let take = match (self.records[k].sampling, when) {
+                (Sampling::EveryStep, SampleAt::Init | SampleAt::StepEnd) => true,
+                (Sampling::EveryStep, SampleAt::StepStart) => false,
+                (Sampling::Interval(d), SampleAt::Init) => {
+                    self.records[k].next = d;
+                    true
+                }
+                (Sampling::Interval(d), SampleAt::StepStart) => {
+                    if self.records[k].next <= self.t + half {
                         self.records[k].next += d;
                         true
                     } else {
                         false
                     }
                 }
+                (Sampling::Interval(_), SampleAt::StepEnd) => false,
             };
             if !take {
                 continue;
@@ -2311,15 +2364,56 @@ impl Model {
                 Some(p) => p,
                 None => {
                     let probe = self.records[k].probe.clone();
-                    let p = self.resolve_probe(&probe)?;
-                    self.records[k].place = Some(p);
-                    p
+                    match self.resolve_probe(&probe) {
+                        Ok(p) => {
+                            self.records[k].place = Some(p);
+                            p
+                        }
+                        // The recorded object was deleted: stop recording.
+                        Err(Error::StaleHandle { .. }) => {
+                            self.records[k].stopped = true;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             };
             let v = self.read_place(place);
             self.records[k].data.push(v);
         }
         Ok(())
+    }
+
+    /// Stops a recording; its samples stay readable (NEURON's
+    /// `Vector.play_remove`/dropping the recording Vector).
+    pub fn unrecord(&mut self, id: RecordId) -> Result<()> {
+        let r = self
+            .records
+            .get_mut(id.0)
+            .ok_or(Error::StaleHandle { what: "recording" })?;
+        r.stopped = true;
+        r.place = None;
+        Ok(())
+    }
+
+    /// Sets `t` [ms] (NEURON's `h.t = …`), e.g. before continuing a run from
+    /// a later time. Must be finite.
+    pub fn set_t(&mut self, t: f64) -> Result<()> {
+        if !t.is_finite() {
+            return Err(Error::BadValue {
+                name: "t".into(),
+                value: t,
+                reason: "must be finite",
+            });
+        }
+        self.t = t;
+        Ok(())
+    }
+
+    /// The spec of a registered mechanism (fields, globals, ions, kind,
+    /// NET_RECEIVE argument count), by any name `insert` accepts.
+    pub fn mechanism_spec(&self, name: &str) -> Result<&MechanismSpec> {
+        Ok(&self.mechs[self.mech_id(name)?].spec)
     }
 
     /// The samples of a recording so far.

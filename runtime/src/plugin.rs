@@ -765,6 +765,9 @@ pub unsafe fn spec_from_abi(m: *const abi::NrnMechanism) -> Result<MechanismSpec
         pointers,
         kernels: m.kernels,
         keepalive: None,
+        // The ABI does not carry the NET_RECEIVE argument count yet; one
+        // weight is NEURON's minimum.
+        n_weights: u32::from(m.kernels.net_receive.is_some()),
         library: None,
     };
     spec.validate()?;

@@ -218,6 +218,7 @@ pub fn lower(mech: &Mechanism) -> Result<Lowered, Vec<Diagnostic>> {
             if l.net_event_used {
                 l.spec.flags |= abi::MECH_HAS_NET_EVENT;
             }
+            l.spec.n_weights = mech.net_receive.as_ref().map_or(0, |nr| nr.params.len() as u32);
             Ok(Lowered {
                 module: l.module,
                 spec: l.spec,

@@ -1,10 +1,13 @@
 //! `nrnivmodl-rs`: the command-line front of the NMODL compiler.
 //!
-//! Today it has one subcommand, `check`, which parses and resolves `.mod`
-//! files and prints every diagnostic. Later issues add `build` (the default,
-//! nrnivmodl-compatible invocation) and `demo`.
+//! Subcommands: `check` parses and resolves `.mod` files and prints every
+//! diagnostic; `demo` compiles the bundled mechanisms, runs the seed example
+//! of NEURON's scripting tutorial and writes its voltage trace as CSV and
+//! PNG. A later issue adds `build` (the default, nrnivmodl-compatible
+//! invocation).
 
 mod check;
+mod demo;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -23,6 +26,9 @@ struct Cli {
 enum Command {
     /// Parse and check .mod files, printing every error and warning.
     Check(CheckArgs),
+    /// Run NEURON's tutorial example (an hh soma with four current pulses)
+    /// and write its voltage trace as CSV and PNG.
+    Demo(DemoArgs),
 }
 
 /// When to colour the output.
@@ -62,6 +68,14 @@ pub struct CheckArgs {
     pub emit: Option<Emit>,
 }
 
+/// Arguments of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Folder for demo_voltage.csv and demo_voltage.png (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "demo-output")]
+    pub out: PathBuf,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -73,5 +87,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -1,1 +1,1655 @@
-//! The Rust back end (being written).
+//! The Rust back end: turns validated kernel IR plus the runtime metadata of
+//! each mechanism into the source of one self-contained Rust `cdylib` that
+//! implements the `runtime::abi` kernel ABI (what `nrnivmodl-rs` compiles
+//! into `libnrnmech.so`).
+//!
+//! # What the generated library is
+//!
+//! - It uses `core` only and depends on none of our crates: it re-declares
+//!   the `#[repr(C)]` ABI structs and recomputes `LAYOUT_FINGERPRINT` from
+//!   its own declarations with the runtime's formula, and a compile-time
+//!   assertion compares that with the runtime's value at emit time. A layout
+//!   drift therefore fails to compile instead of loading with a wrong layout.
+//! - It exports one symbol, `nrnrs_mechanism_table`, returning a static
+//!   `NrnMechanismTable` with one `NrnMechanism` per [`LibraryEntry`], in
+//!   order. It checks nothing that the loader checks (ABI version,
+//!   fingerprint).
+//! - Each kernel is an `unsafe extern "C" fn` with the `NrnKernelFn` /
+//!   `NrnNetReceiveFn` signature. Like the JIT, it first checks the pack
+//!   (`struct_size` at least this ABI's `NrnMechPack`, and `n_fields`,
+//!   `n_globals`, `n_ions`, `n_pointers` equal to the layout) and otherwise
+//!   returns `STATUS_MECHANISM_ERROR` with `error_instance = u32::MAX`.
+//! - Semantics are those of the IR specification (crate docs) and of
+//!   [`crate::interp`]: the same evaluation order (Rust evaluates operands and
+//!   call arguments left to right, `&&`, `||` and `if` short-circuit), a
+//!   handle used twice is emitted (and evaluated) twice, no contraction into
+//!   fused multiply-adds (Rust never contracts), array indices checked as
+//!   `-1 < k < len` then truncated, null POINTERs give
+//!   `STATUS_POINTER_UNSET`, loop caps and `error(status)` as specified, and
+//!   `error_instance` set to the failing instance.
+//!
+//! # Math built-ins
+//!
+//! [`crate::math`] uses Rust's `f64` methods, which on every supported
+//! target are calls of the C library's `exp`, `log`, `log10`, `pow`, `sin`,
+//! `cos`, `tan`, `sinh`, `cosh`, `tanh`, `asin`, `acos`, `atan`, `atan2`,
+//! `expm1` and `log1p`, or exact operations (`sqrt`, `fabs`, `floor`,
+//! `ceil`, `fmod`). The generated code declares those C functions itself and
+//! calls them, so both sides run the same machine code at run time. The crate
+//! is `#![no_builtins]`: otherwise LLVM would constant-fold such calls with
+//! the compiler's own libm and rewrite `pow(x, 2.0)` into `x * x`, which can
+//! differ in the last bit. `fmin` / `fmax` are written out as comparisons
+//! (a NaN operand is ignored; of two equal operands, such as `0.0` and
+//! `-0.0`, the first is returned), which is what `f64::min` / `f64::max`
+//! compile to in [`crate::math`] on x86-64; LLVM's constant folding of the
+//! `minnum` intrinsic would instead prefer `-0.0`. `exprelr` is the same
+//! formula as in [`crate::math`].
+//!
+//! `erf` and `erfc` are the exception: [`crate::math`] takes them from the
+//! `libm` crate, which the generated code cannot depend on, and whose
+//! results differ from the C library's in the last bit for a few percent of
+//! arguments. The generated code calls the C library's `erf` / `erfc` (what
+//! NEURON's generated C calls), so those two agree with the interpreter to
+//! one ulp, not bit for bit, until [`crate::math`] also uses the C library.
+//!
+//! # Names
+//!
+//! NMODL names never become Rust identifiers on their own: every generated
+//! identifier is a fixed prefix plus the IR handle's index (`m0_f3_`,
+//! `l7_`, `a1_`), followed by the NMODL name reduced to `[A-Za-z0-9_]` for
+//! readability only. Two identifiers can therefore never collide, and no
+//! identifier is a keyword (`type`, `fn`, `loop`, … become `l3_type`).
+//! Names in the metadata are emitted as escaped byte strings.
+//!
+//! # Shape of the output
+//!
+//! A preamble (ABI structs, fingerprint, C math declarations, a generic
+//! context struct `Cx` holding the pack's pointers, small helpers), then per
+//! mechanism `k`: its context type `Cx{k}`, one Rust function per IR
+//! FUNCTION/PROCEDURE (`fn(cx, instance, args…) -> Result<f64, i32>`, the
+//! `Err` being a status), one body function and one `extern "C"` wrapper per
+//! kernel, and its metadata statics; finally the table and the entry symbol.
+
+use std::fmt::Write as _;
+
+use crate::ir::*;
+use crate::valid::ValidModule;
+use runtime::{abi, MechanismSpec};
+
+/// One mechanism of a library: its validated kernels and the runtime
+/// metadata the lowering produced for it.
+#[derive(Clone, Copy, Debug)]
+pub struct LibraryEntry<'a> {
+    /// The kernels and functions.
+    pub module: &'a ValidModule,
+    /// The metadata (name, kind, flags, fields, globals, ions, POINTERs).
+    /// Its `fields` and `globals` must match `module`'s layout one to one
+    /// (same names and array lengths), its ions and POINTERs likewise in
+    /// number; `kernels`, `keepalive` and `library` are ignored.
+    pub spec: &'a MechanismSpec,
+    /// Stored in `NrnMechanism::source_fingerprint` (a hash of the .mod
+    /// source; 0 when unknown).
+    pub source_fingerprint: u64,
+}
+
+/// Why no source was emitted: the metadata does not describe the module, a
+/// name cannot be stored as a C string, or two mechanisms share a name.
+/// These are bugs of the caller (the lowering), never of the .mod file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmitError {
+    /// The mechanism concerned.
+    pub mechanism: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for EmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot emit Rust for mechanism `{}`: {}",
+            self.mechanism, self.reason
+        )
+    }
+}
+
+impl std::error::Error for EmitError {}
+
+/// Emits a library holding one mechanism (`source_fingerprint` 0). Runs at
+/// build time; touches nothing but the returned string.
+pub fn emit(module: &ValidModule, spec: &MechanismSpec) -> Result<String, EmitError> {
+    emit_library(&[LibraryEntry {
+        module,
+        spec,
+        source_fingerprint: 0,
+    }])
+}
+
+/// Emits the source of one `cdylib` holding every mechanism of `entries`, in
+/// order, behind the entry symbol `nrnrs_mechanism_table`. Compile it with
+/// `rustc --crate-type cdylib --edition 2021 -C opt-level=3`. Runs at build
+/// time; touches nothing but the returned string.
+pub fn emit_library(entries: &[LibraryEntry]) -> Result<String, EmitError> {
+    for (k, e) in entries.iter().enumerate() {
+        check_entry(e)?;
+        if entries[..k].iter().any(|o| o.spec.name == e.spec.name) {
+            return Err(EmitError {
+                mechanism: e.spec.name.clone(),
+                reason: "two mechanisms of one library have this name".into(),
+            });
+        }
+    }
+    let mut out = Out::default();
+    preamble(&mut out);
+    for (k, e) in entries.iter().enumerate() {
+        Mech { vm: e.module, k }.emit(&mut out);
+        metadata(&mut out, k, e);
+    }
+    table(&mut out, entries);
+    Ok(out.text)
+}
+
+/// Checks that `e.spec` describes `e.module`'s layout and that every name
+/// can be a C string.
+fn check_entry(e: &LibraryEntry) -> Result<(), EmitError> {
+    let spec = e.spec;
+    let layout = &e.module.module().layout;
+    let err = |reason: String| {
+        Err(EmitError {
+            mechanism: spec.name.clone(),
+            reason,
+        })
+    };
+    let pairs = |what: &str, specs: &[runtime::FieldSpec], decls: Vec<(&str, u32)>| {
+        if specs.len() != decls.len() {
+            return Err(format!(
+                "the metadata has {} {what}, the kernels' layout {}",
+                specs.len(),
+                decls.len()
+            ));
+        }
+        for (s, (name, len)) in specs.iter().zip(decls) {
+            if s.name != name || s.array_len != len {
+                return Err(format!(
+                    "{what}: metadata `{}[{}]` but layout `{name}[{len}]`",
+                    s.name, s.array_len
+                ));
+            }
+        }
+        Ok(())
+    };
+    let fields = layout
+        .fields
+        .iter()
+        .map(|(_, f)| (f.name.as_str(), f.array_len))
+        .collect();
+    if let Err(r) = pairs("fields", &spec.fields, fields) {
+        return err(r);
+    }
+    let globals = layout
+        .globals
+        .iter()
+        .map(|(_, g)| (g.name.as_str(), g.array_len))
+        .collect();
+    if let Err(r) = pairs("globals", &spec.globals, globals) {
+        return err(r);
+    }
+    if spec.ions.len() != layout.ions.len() {
+        return err(format!(
+            "the metadata has {} ions, the layout {}",
+            spec.ions.len(),
+            layout.ions.len()
+        ));
+    }
+    if spec.pointers.len() != layout.pointers.len() {
+        return err(format!(
+            "the metadata has {} POINTERs, the layout {}",
+            spec.pointers.len(),
+            layout.pointers.len()
+        ));
+    }
+    let names = std::iter::once(&spec.name)
+        .chain(spec.fields.iter().flat_map(|f| [&f.name, &f.units]))
+        .chain(spec.globals.iter().flat_map(|f| [&f.name, &f.units]))
+        .chain(spec.ions.iter().map(|i| &i.name))
+        .chain(spec.pointers.iter());
+    for n in names {
+        if n.contains('\0') {
+            return err(format!("the name {n:?} contains a NUL byte"));
+        }
+    }
+    Ok(())
+}
+
+/// The output text with indentation.
+#[derive(Default)]
+struct Out {
+    text: String,
+    indent: usize,
+}
+
+impl Out {
+    /// Appends one line at the current indentation.
+    fn line(&mut self, s: &str) {
+        if !s.is_empty() {
+            for _ in 0..self.indent {
+                self.text.push_str("    ");
+            }
+        }
+        self.text.push_str(s);
+        self.text.push('\n');
+    }
+
+    /// Appends a block of lines verbatim (used for the fixed preamble).
+    fn raw(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    /// Opens a brace block.
+    fn open(&mut self, s: &str) {
+        self.line(s);
+        self.indent += 1;
+    }
+
+    /// Closes a brace block with `s` (normally `}`).
+    fn close(&mut self, s: &str) {
+        self.indent -= 1;
+        self.line(s);
+    }
+}
+
+/// An NMODL name reduced to an identifier tail: `[A-Za-z0-9_]`, at most 32
+/// characters. Only for readability: uniqueness comes from the index prefix.
+fn tail(name: &str) -> String {
+    name.chars()
+        .take(32)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A comment-safe rendering of an NMODL name.
+fn comment(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// An f64 literal that evaluates to exactly `x` (bits included).
+fn lit(x: f64) -> String {
+    if x.is_nan() {
+        return format!("f64::from_bits({:#018x})", x.to_bits());
+    }
+    if x.is_infinite() {
+        return if x > 0.0 {
+            "f64::INFINITY".into()
+        } else {
+            "f64::NEG_INFINITY".into()
+        };
+    }
+    let s = format!("{x:?}");
+    if s.parse::<f64>().map(f64::to_bits) != Ok(x.to_bits()) {
+        return format!("f64::from_bits({:#018x})", x.to_bits());
+    }
+    if x.is_sign_negative() {
+        format!("({s}f64)")
+    } else {
+        format!("{s}f64")
+    }
+}
+
+/// A byte-string literal holding `s` and a terminating NUL, as a C string
+/// pointer expression.
+fn cstr(s: &str) -> String {
+    let mut o = String::from("b\"");
+    for b in s.bytes() {
+        match b {
+            b'"' => o.push_str("\\\""),
+            b'\\' => o.push_str("\\\\"),
+            0x20..=0x7e => o.push(b as char),
+            _ => {
+                let _ = write!(o, "\\x{b:02x}");
+            }
+        }
+    }
+    o.push_str("\\0\".as_ptr().cast::<c_char>()");
+    o
+}
+
+/// Whether resolving `place` evaluates an index or runs a check (so that it
+/// must happen before the stored value is evaluated).
+fn checked(place: &Place) -> bool {
+    match place {
+        Place::Field { index, .. } | Place::Global { index, .. } => index.is_some(),
+        Place::LocalArray { .. } | Place::Pointer(_) | Place::Weight(_) => true,
+        Place::NodeV
+        | Place::NodeArea
+        | Place::NodeDiam
+        | Place::Ion { .. }
+        | Place::IonValence(_) => false,
+    }
+}
+
+/// The Rust name of a kernel phase, used in generated identifiers.
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Init => "init",
+        Phase::Cur => "cur",
+        Phase::State => "state",
+        Phase::TableCheck => "table_check",
+        Phase::NetReceive => "net_receive",
+        Phase::NetReceiveInit => "net_receive_init",
+        Phase::BeforeInitial => "before_initial",
+        Phase::AfterInitial => "after_initial",
+        Phase::BeforeBreakpoint => "before_breakpoint",
+        Phase::AfterSolve => "after_solve",
+        Phase::BeforeStep => "before_step",
+        Phase::Constructor => "constructor",
+        Phase::Destructor => "destructor",
+    }
+}
+
+/// The fixed part of every library: ABI declarations, the fingerprint,
+/// the C math functions and the helpers kernels use.
+fn preamble(out: &mut Out) {
+    out.raw(PREAMBLE_HEAD);
+    let _ = writeln!(
+        out.text,
+        "const ABI_MAJOR: u32 = {};\nconst ABI_MINOR: u32 = {};",
+        abi::ABI_MAJOR,
+        abi::ABI_MINOR
+    );
+    out.raw(PREAMBLE_ABI);
+    let _ = writeln!(
+        out.text,
+        "const _: () = assert!(\n    LAYOUT_FINGERPRINT == {:#018x},\n    \"the ABI declarations above differ from the runtime's: a bug of the Rust back end\"\n);",
+        abi::LAYOUT_FINGERPRINT
+    );
+    out.raw(PREAMBLE_HELPERS);
+}
+
+const PREAMBLE_HEAD: &str = r#"// Generated by nrnivmodl-rs (codegen::rust) from the kernel IR. Do not edit.
+//
+// SAFETY (whole file): every `unsafe` operation dereferences pointers of the
+// `NrnMechPack` the runtime passes to a kernel. The runtime guarantees that
+// each array holds the number of elements the pack states (columns at least
+// `count`, node arrays `n_nodes`, ion columns `n_instances`, with every
+// index array entry in range). Kernels check the pack's counts against the
+// layout they were compiled for before reading anything else, check every
+// computed array index and every POINTER for null, and never write past
+// `count`.
+#![no_builtins]
+#![allow(warnings)]
+
+use core::ffi::{c_char, c_void};
+use core::mem::{offset_of, size_of};
+
+"#;
+
+const PREAMBLE_ABI: &str = r#"const STATUS_OK: i32 = 0;
+const STATUS_POINTER_UNSET: i32 = 2;
+const STATUS_MECHANISM_ERROR: i32 = 4;
+
+type NrnKernelFn = unsafe extern "C" fn(pack: *mut NrnMechPack) -> i32;
+type NrnNetReceiveFn = unsafe extern "C" fn(
+    pack: *mut NrnMechPack,
+    instance: u32,
+    weights: *mut f64,
+    n_weights: u32,
+    flag: f64,
+) -> i32;
+
+#[repr(C)]
+struct NrnFieldInfo {
+    name: *const c_char,
+    units: *const c_char,
+    kind: u32,
+    array_len: u32,
+    default_value: f64,
+    range_lo: f64,
+    range_hi: f64,
+}
+
+#[repr(C)]
+struct NrnIonInfo {
+    name: *const c_char,
+    valence: f64,
+    flags: u32,
+}
+
+#[repr(C)]
+struct NrnKernels {
+    init: Option<NrnKernelFn>,
+    cur: Option<NrnKernelFn>,
+    state: Option<NrnKernelFn>,
+    table_check: Option<NrnKernelFn>,
+    net_receive: Option<NrnNetReceiveFn>,
+    net_receive_init: Option<NrnNetReceiveFn>,
+    before_initial: Option<NrnKernelFn>,
+    after_initial: Option<NrnKernelFn>,
+    before_breakpoint: Option<NrnKernelFn>,
+    after_solve: Option<NrnKernelFn>,
+    before_step: Option<NrnKernelFn>,
+    constructor: Option<NrnKernelFn>,
+    destructor: Option<NrnKernelFn>,
+}
+
+#[repr(C)]
+struct NrnMechanism {
+    name: *const c_char,
+    kind: u32,
+    flags: u32,
+    fields: *const NrnFieldInfo,
+    n_fields: u32,
+    globals: *const NrnFieldInfo,
+    n_globals: u32,
+    ions: *const NrnIonInfo,
+    n_ions: u32,
+    pointer_names: *const *const c_char,
+    n_pointers: u32,
+    source_fingerprint: u64,
+    kernels: NrnKernels,
+}
+
+#[repr(C)]
+pub struct NrnMechanismTable {
+    abi_major: u32,
+    abi_minor: u32,
+    layout_fingerprint: u64,
+    mechanisms: *const NrnMechanism,
+    n_mechanisms: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct NrnIonPack {
+    index: *const u32,
+    erev: *mut f64,
+    conc_i: *mut f64,
+    conc_o: *mut f64,
+    cur: *mut f64,
+    dcurdv: *mut f64,
+    valence: f64,
+    n_instances: u32,
+    reserved: u32,
+}
+
+#[repr(C)]
+struct NrnHostApi {
+    ctx: *mut c_void,
+    net_send: unsafe extern "C" fn(*mut c_void, u32, u32, *mut f64, f64, f64),
+    net_event: unsafe extern "C" fn(*mut c_void, u32, u32, f64),
+    net_move: unsafe extern "C" fn(*mut c_void, u32, u32, f64),
+    random_uniform: unsafe extern "C" fn(*mut c_void) -> f64,
+    set_seed: unsafe extern "C" fn(*mut c_void, f64),
+}
+
+#[repr(C)]
+pub struct NrnMechPack {
+    struct_size: u32,
+    mech_id: u32,
+    count: u32,
+    secondorder: i32,
+    t: f64,
+    dt: f64,
+    celsius: f64,
+    node_index: *const u32,
+    vec_v: *mut f64,
+    vec_rhs: *mut f64,
+    vec_d: *mut f64,
+    vec_area: *const f64,
+    vec_diam: *const f64,
+    fields: *const *mut f64,
+    globals: *mut f64,
+    ions: *const NrnIonPack,
+    pointers: *const *const *mut f64,
+    host: *const NrnHostApi,
+    error_instance: u32,
+    reserved: u32,
+    n_nodes: u32,
+    n_fields: u32,
+    n_globals: u32,
+    n_ions: u32,
+    n_pointers: u32,
+    padded_count: u32,
+}
+
+// The runtime's layout fingerprint, recomputed from the declarations above.
+const fn fnv1a(values: &[u64]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < values.len() {
+        let mut v = values[i];
+        let mut b = 0;
+        while b < 8 {
+            hash ^= v & 0xff;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            v >>= 8;
+            b += 1;
+        }
+        i += 1;
+    }
+    hash
+}
+
+macro_rules! layout {
+    ($t:ty; $($f:ident),*) => {
+        [size_of::<$t>() as u64, $(offset_of!($t, $f) as u64),*]
+    };
+}
+
+const LAYOUT_FINGERPRINT: u64 = {
+    let field =
+        layout!(NrnFieldInfo; name, units, kind, array_len, default_value, range_lo, range_hi);
+    let ion = layout!(NrnIonInfo; name, valence, flags);
+    let kernels = layout!(NrnKernels; init, cur, state, table_check, net_receive, net_receive_init,
+        before_initial, after_initial, before_breakpoint, after_solve, before_step, constructor, destructor);
+    let mech = layout!(NrnMechanism; name, kind, flags, fields, n_fields, globals, n_globals, ions,
+        n_ions, pointer_names, n_pointers, source_fingerprint, kernels);
+    let table = layout!(NrnMechanismTable; abi_major, abi_minor, layout_fingerprint, mechanisms, n_mechanisms);
+    let ionpack = layout!(NrnIonPack; index, erev, conc_i, conc_o, cur, dcurdv, valence,
+        n_instances, reserved);
+    let host = layout!(NrnHostApi; ctx, net_send, net_event, net_move, random_uniform, set_seed);
+    let pack = layout!(NrnMechPack; struct_size, mech_id, count, secondorder, t, dt, celsius,
+        node_index, vec_v, vec_rhs, vec_d, vec_area, vec_diam, fields, globals, ions, pointers, host,
+        error_instance, reserved, n_nodes, n_fields, n_globals, n_ions, n_pointers, padded_count);
+    let parts = [
+        fnv1a(&field),
+        fnv1a(&ion),
+        fnv1a(&kernels),
+        fnv1a(&mech),
+        fnv1a(&table),
+        fnv1a(&ionpack),
+        fnv1a(&host),
+        fnv1a(&pack),
+        ABI_MAJOR as u64,
+        ABI_MINOR as u64,
+    ];
+    fnv1a(&parts)
+};
+"#;
+
+const PREAMBLE_HELPERS: &str = r#"
+/// The C library's math functions: the same code the interpreter's
+/// `f64` methods call (see codegen::rust's docs).
+mod cm {
+    extern "C" {
+        pub fn exp(x: f64) -> f64;
+        pub fn log(x: f64) -> f64;
+        pub fn log10(x: f64) -> f64;
+        pub fn pow(x: f64, y: f64) -> f64;
+        pub fn sin(x: f64) -> f64;
+        pub fn cos(x: f64) -> f64;
+        pub fn tan(x: f64) -> f64;
+        pub fn tanh(x: f64) -> f64;
+        pub fn sinh(x: f64) -> f64;
+        pub fn cosh(x: f64) -> f64;
+        pub fn asin(x: f64) -> f64;
+        pub fn acos(x: f64) -> f64;
+        pub fn atan(x: f64) -> f64;
+        pub fn atan2(y: f64, x: f64) -> f64;
+        pub fn expm1(x: f64) -> f64;
+        pub fn log1p(x: f64) -> f64;
+        pub fn erf(x: f64) -> f64;
+        pub fn erfc(x: f64) -> f64;
+    }
+}
+
+/// `fmin`: a NaN operand is ignored; of equal operands the first.
+#[inline(always)]
+fn fmin(x: f64, y: f64) -> f64 {
+    if x.is_nan() {
+        y
+    } else if y.is_nan() {
+        x
+    } else if y < x {
+        y
+    } else {
+        x
+    }
+}
+
+/// `fmax`: a NaN operand is ignored; of equal operands the first.
+#[inline(always)]
+fn fmax(x: f64, y: f64) -> f64 {
+    if x.is_nan() {
+        y
+    } else if y.is_nan() {
+        x
+    } else if y > x {
+        y
+    } else {
+        x
+    }
+}
+
+/// `exprelr(x) = x / (exp(x) - 1)`, 1 where `1 + x == 1`.
+#[inline(always)]
+unsafe fn exprelr(x: f64) -> f64 {
+    if 1.0 + x == 1.0 {
+        1.0
+    } else {
+        x / cm::expm1(x)
+    }
+}
+
+/// An f64 array index: `0 <= trunc(k) < len` (NaN fails), as C's `(int)`.
+#[inline(always)]
+fn idx(k: f64, len: u32) -> Result<usize, i32> {
+    if k > -1.0 && k < len as f64 {
+        Ok(k as usize)
+    } else {
+        Err(STATUS_MECHANISM_ERROR)
+    }
+}
+
+/// Element `k` of the NET_RECEIVE weight vector, or an error past its end.
+#[inline(always)]
+unsafe fn weight(w: *mut f64, nw: u32, k: u32) -> Result<*mut f64, i32> {
+    if k < nw {
+        Ok(w.add(k as usize))
+    } else {
+        Err(STATUS_MECHANISM_ERROR)
+    }
+}
+
+/// What a kernel call sees, read once from the pack: `NC` field columns,
+/// `NI` ions and `NP` POINTERs.
+struct Cx<const NC: usize, const NI: usize, const NP: usize> {
+    cols: [*mut f64; NC],
+    globals: *mut f64,
+    node_index: *const u32,
+    v: *mut f64,
+    rhs: *mut f64,
+    d: *mut f64,
+    area: *const f64,
+    diam: *const f64,
+    ions: [NrnIonPack; NI],
+    pointers: [*const *mut f64; NP],
+    host: *const NrnHostApi,
+    mech_id: u32,
+    t: f64,
+    dt: f64,
+    celsius: f64,
+    secondorder: i32,
+}
+
+impl<const NC: usize, const NI: usize, const NP: usize> Cx<NC, NI, NP> {
+    /// Reads the pack, or `None` when its size or counts do not match.
+    #[inline(always)]
+    unsafe fn new(pack: *const NrnMechPack, n_globals: u32) -> Option<Self> {
+        let p = &*pack;
+        if (p.struct_size as usize) < size_of::<NrnMechPack>()
+            || p.n_fields as usize != NC
+            || p.n_globals != n_globals
+            || p.n_ions as usize != NI
+            || p.n_pointers as usize != NP
+        {
+            return None;
+        }
+        Some(Cx {
+            cols: core::array::from_fn(|k| *p.fields.add(k)),
+            globals: p.globals,
+            node_index: p.node_index,
+            v: p.vec_v,
+            rhs: p.vec_rhs,
+            d: p.vec_d,
+            area: p.vec_area,
+            diam: p.vec_diam,
+            ions: core::array::from_fn(|k| *p.ions.add(k)),
+            pointers: core::array::from_fn(|k| *p.pointers.add(k)),
+            host: p.host,
+            mech_id: p.mech_id,
+            t: p.t,
+            dt: p.dt,
+            celsius: p.celsius,
+            secondorder: p.secondorder,
+        })
+    }
+
+    /// Column `c` (an index already checked against the layout).
+    #[inline(always)]
+    unsafe fn col(&self, c: usize) -> *mut f64 {
+        *self.cols.get_unchecked(c)
+    }
+
+    /// The node of instance `i`.
+    #[inline(always)]
+    unsafe fn node(&self, i: usize) -> usize {
+        *self.node_index.add(i) as usize
+    }
+
+    /// The row of ion `k` used by instance `i`.
+    #[inline(always)]
+    unsafe fn ion(&self, k: usize, i: usize) -> usize {
+        *self.ions[k].index.add(i) as usize
+    }
+
+    /// The target of POINTER `k` of instance `i`, or an error when unset.
+    #[inline(always)]
+    unsafe fn pointer(&self, k: usize, i: usize) -> Result<*mut f64, i32> {
+        let p = *self.pointers[k].add(i);
+        if p.is_null() {
+            Err(STATUS_POINTER_UNSET)
+        } else {
+            Ok(p)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn random(&self) -> f64 {
+        let h = &*self.host;
+        (h.random_uniform)(h.ctx)
+    }
+
+    #[inline(always)]
+    unsafe fn net_send(&self, i: u32, w: *mut f64, delay: f64, flag: f64) {
+        let h = &*self.host;
+        (h.net_send)(h.ctx, self.mech_id, i, w, delay, flag)
+    }
+
+    #[inline(always)]
+    unsafe fn net_event(&self, i: u32, t: f64) {
+        let h = &*self.host;
+        (h.net_event)(h.ctx, self.mech_id, i, t)
+    }
+
+    #[inline(always)]
+    unsafe fn net_move(&self, i: u32, t: f64) {
+        let h = &*self.host;
+        (h.net_move)(h.ctx, self.mech_id, i, t)
+    }
+
+    #[inline(always)]
+    unsafe fn set_seed(&self, seed: f64) {
+        let h = &*self.host;
+        (h.set_seed)(h.ctx, seed)
+    }
+}
+
+/// Reports a pack that does not fit the kernel.
+#[inline(never)]
+unsafe fn bad_pack(pack: *mut NrnMechPack) -> i32 {
+    (*pack).error_instance = u32::MAX;
+    STATUS_MECHANISM_ERROR
+}
+
+/// Lets statics hold raw pointers (they only point at other statics).
+#[repr(transparent)]
+struct Sy<T>(T);
+unsafe impl<T> Sync for Sy<T> {}
+"#;
+
+/// The emitter of one mechanism's code.
+struct Mech<'a> {
+    vm: &'a ValidModule,
+    k: usize,
+}
+
+/// Where a body sits: which extra names it has and what `return` means.
+#[derive(Clone, Copy)]
+enum Role {
+    /// A FUNCTION / PROCEDURE with its result local.
+    Function(Option<Handle<Local>>),
+    /// A kernel body of this shape.
+    Kernel(Shape),
+}
+
+impl Mech<'_> {
+    fn module(&self) -> &Module {
+        self.vm.module()
+    }
+
+    fn cx_type(&self) -> String {
+        format!("Cx{}", self.k)
+    }
+
+    fn function_name(&self, h: Handle<Function>) -> String {
+        let f = &self.module().functions[h];
+        format!("m{}_f{}_{}", self.k, h.index(), tail(&f.name))
+    }
+
+    fn emit(&self, out: &mut Out) {
+        let m = self.module();
+        let layout = &m.layout;
+        out.line("");
+        out.line(&format!(
+            "// ---- mechanism {} `{}` ----",
+            self.k,
+            comment(&m.name)
+        ));
+        out.line(&format!(
+            "type {} = Cx<{}, {}, {}>;",
+            self.cx_type(),
+            layout.n_columns(),
+            layout.ions.len(),
+            layout.pointers.len()
+        ));
+        out.line(&format!(
+            "const M{}_N_GLOBALS: u32 = {};",
+            self.k,
+            layout.n_global_slots()
+        ));
+        for (h, f) in m.functions.iter() {
+            self.function(out, h, f);
+        }
+        for kernel in &m.kernels {
+            self.kernel(out, kernel);
+        }
+    }
+
+    fn function(&self, out: &mut Out, h: Handle<Function>, f: &Function) {
+        out.line("");
+        let kind = if f.result.is_some() {
+            "FUNCTION"
+        } else {
+            "PROCEDURE"
+        };
+        let params: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| comment(&f.body.locals[*p].name))
+            .collect();
+        out.line(&format!(
+            "// {kind} {}({})",
+            comment(&f.name),
+            params.join(", ")
+        ));
+        let args: String = (0..f.params.len())
+            .map(|k| format!(", p{k}: f64"))
+            .collect();
+        out.line("#[inline]");
+        out.open(&format!(
+            "unsafe fn {}(cx: &{}, i: u32{args}) -> Result<f64, i32> {{",
+            self.function_name(h),
+            self.cx_type()
+        ));
+        let b = BodyEmitter::new(self, &f.body, Role::Function(f.result));
+        b.locals(out);
+        for (k, p) in f.params.iter().enumerate() {
+            out.line(&format!("{} = p{k};", b.local(*p)));
+        }
+        b.block(out, &f.body.block);
+        out.line(&format!("Ok({})", b.result()));
+        out.close("}");
+    }
+
+    fn kernel(&self, out: &mut Out, kernel: &Kernel) {
+        let phase = phase_name(kernel.phase);
+        let shape = kernel.phase.shape();
+        let body_fn = format!("m{}_b_{phase}", self.k);
+        let kernel_fn = format!("m{}_k_{phase}", self.k);
+        let cx = self.cx_type();
+        out.line("");
+        out.line(&format!("// kernel {phase}"));
+        out.line("#[inline(always)]");
+        let extra = if shape == Shape::Event {
+            ", w: *mut f64, nw: u32, flag: f64"
+        } else {
+            ""
+        };
+        out.open(&format!(
+            "unsafe fn {body_fn}(cx: &{cx}, i: u32{extra}) -> Result<(), i32> {{"
+        ));
+        let b = BodyEmitter::new(self, &kernel.body, Role::Kernel(shape));
+        b.locals(out);
+        b.block(out, &kernel.body.block);
+        out.line("Ok(())");
+        out.close("}");
+        out.line("");
+        let new_cx = format!(
+            "let Some(cx) = {cx}::new(pack, M{}_N_GLOBALS) else {{ return bad_pack(pack) }};",
+            self.k
+        );
+        match shape {
+            Shape::PerInstance => {
+                out.open(&format!(
+                    "unsafe extern \"C\" fn {kernel_fn}(pack: *mut NrnMechPack) -> i32 {{"
+                ));
+                out.line(&new_cx);
+                out.line("let n = (*pack).count;");
+                out.line("let mut i: u32 = 0;");
+                out.open("while i < n {");
+                out.open(&format!("if let Err(s) = {body_fn}(&cx, i) {{"));
+                out.line("(*pack).error_instance = i;");
+                out.line("return s;");
+                out.close("}");
+                out.line("i += 1;");
+                out.close("}");
+                out.line("STATUS_OK");
+                out.close("}");
+            }
+            Shape::Once => {
+                out.open(&format!(
+                    "unsafe extern \"C\" fn {kernel_fn}(pack: *mut NrnMechPack) -> i32 {{"
+                ));
+                out.line(&new_cx);
+                out.open(&format!("match {body_fn}(&cx, u32::MAX) {{"));
+                out.line("Ok(()) => STATUS_OK,");
+                out.open("Err(s) => {");
+                out.line("(*pack).error_instance = u32::MAX;");
+                out.line("s");
+                out.close("}");
+                out.close("}");
+                out.close("}");
+            }
+            Shape::Event => {
+                out.open(&format!(
+                    "unsafe extern \"C\" fn {kernel_fn}(pack: *mut NrnMechPack, instance: u32, w: *mut f64, nw: u32, flag: f64) -> i32 {{"
+                ));
+                out.line(&new_cx);
+                out.open(&format!("match {body_fn}(&cx, instance, w, nw, flag) {{"));
+                out.line("Ok(()) => STATUS_OK,");
+                out.open("Err(s) => {");
+                out.line("(*pack).error_instance = instance;");
+                out.line("s");
+                out.close("}");
+                out.close("}");
+                out.close("}");
+            }
+        }
+    }
+}
+
+/// Emits the statements and expressions of one body.
+struct BodyEmitter<'a> {
+    mech: &'a Mech<'a>,
+    body: &'a Body,
+    role: Role,
+    /// The next loop number (for the counters of nested loops).
+    loops: std::cell::Cell<usize>,
+    /// The next temporary number (for expressions split into `let`s).
+    temps: std::cell::Cell<usize>,
+    /// The nesting depth of each expression when written inline.
+    depth: Vec<u32>,
+}
+
+/// Expressions nested deeper than this are split into a block of `let`s
+/// (in evaluation order): rustc's parser overflows its stack on a few
+/// thousand nested parentheses.
+const MAX_INLINE_DEPTH: u32 = 48;
+
+impl<'a> BodyEmitter<'a> {
+    fn new(mech: &'a Mech<'a>, body: &'a Body, role: Role) -> Self {
+        let mut depth: Vec<u32> = Vec::with_capacity(body.expressions.len());
+        for (_, e) in body.expressions.iter() {
+            // Children precede parents (validated), so their depths are known.
+            let d = |h: &Handle<Expression>| depth.get(h.index()).copied().unwrap_or(0);
+            let place = |p: &Place| match p {
+                Place::Field { index: Some(h), .. }
+                | Place::Global { index: Some(h), .. }
+                | Place::LocalArray { index: h, .. } => d(h),
+                _ => 0,
+            };
+            let children = match e {
+                Expression::Load(p) => place(p),
+                Expression::Unary { arg, .. }
+                | Expression::BoolToF64(arg)
+                | Expression::F64ToBool(arg) => d(arg),
+                Expression::Binary { left, right, .. } => d(left).max(d(right)),
+                Expression::Select {
+                    condition,
+                    accept,
+                    reject,
+                } => d(condition).max(d(accept)).max(d(reject)),
+                Expression::Math { args, .. } | Expression::Call { args, .. } => {
+                    args.iter().map(d).max().unwrap_or(0)
+                }
+                _ => 0,
+            };
+            depth.push(children + 1);
+        }
+        BodyEmitter {
+            mech,
+            body,
+            role,
+            loops: std::cell::Cell::new(0),
+            temps: std::cell::Cell::new(0),
+            depth,
+        }
+    }
+
+    fn local(&self, l: Handle<Local>) -> String {
+        format!("l{}_{}", l.index(), tail(&self.body.locals[l].name))
+    }
+
+    fn array(&self, a: Handle<LocalArray>) -> String {
+        format!("a{}p", a.index())
+    }
+
+    /// Declares every local (zero / false) and local array (zeroed).
+    fn locals(&self, out: &mut Out) {
+        out.line("let iu = i as usize;");
+        for (h, l) in self.body.locals.iter() {
+            let (ty, zero) = match l.ty {
+                Type::F64 => ("f64", "0.0"),
+                Type::Bool => ("bool", "false"),
+            };
+            out.line(&format!(
+                "let mut {}: {ty} = {zero}; // {}",
+                self.local(h),
+                comment(&l.name)
+            ));
+        }
+        for (h, a) in self.body.arrays.iter() {
+            out.line(&format!(
+                "let mut a{}_{}: [f64; {}] = [0.0; {}];",
+                h.index(),
+                tail(&a.name),
+                a.len,
+                a.len
+            ));
+            out.line(&format!(
+                "let {} = a{}_{}.as_mut_ptr();",
+                self.array(h),
+                h.index(),
+                tail(&a.name)
+            ));
+        }
+    }
+
+    /// What a function returns.
+    fn result(&self) -> String {
+        match self.role {
+            Role::Function(Some(r)) => self.local(r),
+            _ => "0.0f64".into(),
+        }
+    }
+
+    /// The `return` of this body.
+    fn ret(&self) -> String {
+        match self.role {
+            Role::Function(_) => format!("return Ok({});", self.result()),
+            Role::Kernel(_) => "return Ok(());".into(),
+        }
+    }
+
+    fn block(&self, out: &mut Out, block: &[Statement]) {
+        for s in block {
+            self.statement(out, s);
+        }
+    }
+
+    fn next_loop(&self) -> usize {
+        let n = self.loops.get();
+        self.loops.set(n + 1);
+        n
+    }
+
+    fn statement(&self, out: &mut Out, s: &Statement) {
+        match s {
+            Statement::Assign { local, value } => {
+                out.line(&format!("{} = {};", self.local(*local), self.expr(*value)));
+            }
+            Statement::Store { place, value } if !checked(place) => {
+                // The address cannot fail and reads nothing a call could change.
+                out.line(&format!("*{} = {};", self.place(place), self.expr(*value)));
+            }
+            Statement::Store { place, value } => {
+                // The place (index, bounds, POINTER link) first, then the
+                // value: Rust's `*p = v` would evaluate `v` first.
+                out.open("{");
+                out.line(&format!("let k_p: *mut f64 = {};", self.place(place)));
+                out.line(&format!("let k_x: f64 = {};", self.expr(*value)));
+                out.line("*k_p = k_x;");
+                out.close("}");
+            }
+            Statement::Accumulate { target, op, value } => {
+                out.open("{");
+                out.line(&format!("let k_x: f64 = {};", self.expr(*value)));
+                let p = match target {
+                    AccumTarget::NodeRhs => "cx.rhs.add(cx.node(iu))".to_string(),
+                    AccumTarget::NodeD => "cx.d.add(cx.node(iu))".to_string(),
+                    AccumTarget::IonCur(ion) => self.ion_ptr(*ion, IonVar::Cur),
+                    AccumTarget::IonDcurDv(ion) => self.ion_ptr(*ion, IonVar::DcurDv),
+                };
+                out.line(&format!("let k_p: *mut f64 = {p};"));
+                let op = match op {
+                    AccumOp::Add => '+',
+                    AccumOp::Sub => '-',
+                };
+                out.line(&format!("*k_p = *k_p {op} k_x;"));
+                out.close("}");
+            }
+            Statement::If {
+                condition,
+                accept,
+                reject,
+            } => {
+                out.open(&format!("if {} {{", self.expr(*condition)));
+                self.block(out, accept);
+                if reject.is_empty() {
+                    out.close("}");
+                } else {
+                    out.close("} else {");
+                    out.indent += 1;
+                    self.block(out, reject);
+                    out.close("}");
+                }
+            }
+            Statement::While {
+                condition,
+                body,
+                max_iterations,
+            } => {
+                let n = self.next_loop();
+                out.open("{");
+                out.line(&format!("let mut k_it{n}: u32 = 0;"));
+                out.open(&format!("while {} {{", self.expr(*condition)));
+                out.line(&format!(
+                    "if k_it{n} == {max_iterations} {{ return Err(STATUS_MECHANISM_ERROR); }}"
+                ));
+                out.line(&format!("k_it{n} += 1;"));
+                self.block(out, body);
+                out.close("}");
+                out.close("}");
+            }
+            Statement::ForRange {
+                var,
+                start,
+                end,
+                step,
+                body,
+                max_iterations,
+            } => {
+                let n = self.next_loop();
+                let v = self.local(*var);
+                let cmp = if *step > 0.0 { "<=" } else { ">=" };
+                out.open("{");
+                out.line(&format!("{v} = {};", self.expr(*start)));
+                out.line(&format!("let k_end{n}: f64 = {};", self.expr(*end)));
+                out.line(&format!("let mut k_it{n}: u32 = 0;"));
+                out.open(&format!("while {v} {cmp} k_end{n} {{"));
+                out.line(&format!(
+                    "if k_it{n} == {max_iterations} {{ return Err(STATUS_MECHANISM_ERROR); }}"
+                ));
+                out.line(&format!("k_it{n} += 1;"));
+                self.block(out, body);
+                out.line(&format!("{v} = {v} + {};", lit(*step)));
+                out.close("}");
+                out.close("}");
+            }
+            Statement::Call { function, args } => {
+                out.line(&format!("{};", self.call(*function, args)));
+            }
+            Statement::NetSend { delay, flag } => {
+                let w = match self.role {
+                    Role::Kernel(Shape::Event) => "w",
+                    _ => "core::ptr::null_mut()",
+                };
+                out.line(&format!(
+                    "cx.net_send(i, {w}, {}, {});",
+                    self.expr(*delay),
+                    self.expr(*flag)
+                ));
+            }
+            Statement::NetEvent { time } => {
+                out.line(&format!("cx.net_event(i, {});", self.expr(*time)));
+            }
+            Statement::NetMove { time } => {
+                out.line(&format!("cx.net_move(i, {});", self.expr(*time)));
+            }
+            Statement::SetSeed { seed } => {
+                out.line(&format!("cx.set_seed({});", self.expr(*seed)));
+            }
+            Statement::Return => out.line(&self.ret()),
+            Statement::Error { status } => out.line(&format!("return Err({status});")),
+        }
+    }
+
+    /// A call of a module function: `f(cx, i, args…)?`.
+    fn call(&self, function: Handle<Function>, args: &[Handle<Expression>]) -> String {
+        let args = args.iter().map(|a| self.expr(*a)).collect();
+        self.call_with(function, args)
+    }
+
+    /// A call with rendered arguments.
+    fn call_with(&self, function: Handle<Function>, args: Vec<String>) -> String {
+        let mut s = format!("{}(cx, i", self.mech.function_name(function));
+        for a in args {
+            s.push_str(", ");
+            s.push_str(&a);
+        }
+        s.push_str(")?");
+        s
+    }
+
+    fn ion_ptr(&self, ion: Handle<IonDecl>, var: IonVar) -> String {
+        let col = match var {
+            IonVar::Erev => "erev",
+            IonVar::ConcI => "conc_i",
+            IonVar::ConcO => "conc_o",
+            IonVar::Cur => "cur",
+            IonVar::DcurDv => "dcurdv",
+        };
+        let k = ion.index();
+        format!("cx.ions[{k}].{col}.add(cx.ion({k}, iu))")
+    }
+
+    /// A pointer expression for a place, with its index evaluated and its
+    /// checks done (`?` on failure).
+    fn place(&self, place: &Place) -> String {
+        let index = match place {
+            Place::Field { index, .. } | Place::Global { index, .. } => index.map(|h| self.expr(h)),
+            Place::LocalArray { index, .. } => Some(self.expr(*index)),
+            _ => None,
+        };
+        self.place_with(place, index)
+    }
+
+    /// [`Self::place`] with the index expression already rendered.
+    fn place_with(&self, place: &Place, index: Option<String>) -> String {
+        let vm = self.mech.vm;
+        let layout = &vm.module().layout;
+        match place {
+            Place::Field { field, .. } => {
+                let c = vm.field_column(*field);
+                match index {
+                    None => format!("cx.cols[{c}].add(iu)"),
+                    Some(ix) => format!(
+                        "cx.col({c} + idx({ix}, {})?).add(iu)",
+                        layout.fields[*field].array_len
+                    ),
+                }
+            }
+            Place::Global { global, .. } => {
+                let s = vm.global_slot(*global);
+                match index {
+                    None => format!("cx.globals.add({s})"),
+                    Some(ix) => format!(
+                        "cx.globals.add({s} + idx({ix}, {})?)",
+                        layout.globals[*global].array_len
+                    ),
+                }
+            }
+            Place::NodeV => "cx.v.add(cx.node(iu))".into(),
+            Place::NodeArea => "cx.area.add(cx.node(iu))".into(),
+            Place::NodeDiam => "cx.diam.add(cx.node(iu))".into(),
+            Place::Ion { ion, var } => self.ion_ptr(*ion, *var),
+            Place::IonValence(ion) => format!("(&cx.ions[{}].valence as *const f64)", ion.index()),
+            Place::LocalArray { array, .. } => format!(
+                "{}.add(idx({}, {})?)",
+                self.array(*array),
+                index.unwrap_or_default(),
+                self.body.arrays[*array].len
+            ),
+            Place::Pointer(p) => format!("cx.pointer({}, iu)?", p.index()),
+            Place::Weight(k) => format!("weight(w, nw, {k})?"),
+        }
+    }
+
+    fn math(&self, fun: MathFn, args: &[Handle<Expression>]) -> String {
+        self.math_with(fun, args.iter().map(|a| self.expr(*a)).collect())
+    }
+
+    /// A math built-in applied to rendered arguments.
+    fn math_with(&self, fun: MathFn, a: Vec<String>) -> String {
+        let one = |f: &str| format!("{f}({})", a[0]);
+        let two = |f: &str| format!("{f}({}, {})", a[0], a[1]);
+        use MathFn::*;
+        match fun {
+            Exp => one("cm::exp"),
+            Log => one("cm::log"),
+            Log10 => one("cm::log10"),
+            Sqrt => one("f64::sqrt"),
+            Pow => two("cm::pow"),
+            Fabs => one("f64::abs"),
+            Sin => one("cm::sin"),
+            Cos => one("cm::cos"),
+            Tan => one("cm::tan"),
+            Tanh => one("cm::tanh"),
+            Sinh => one("cm::sinh"),
+            Cosh => one("cm::cosh"),
+            Asin => one("cm::asin"),
+            Acos => one("cm::acos"),
+            Atan => one("cm::atan"),
+            Atan2 => two("cm::atan2"),
+            Floor => one("f64::floor"),
+            Ceil => one("f64::ceil"),
+            Fmod => format!("({} % {})", a[0], a[1]),
+            Fmin => two("fmin"),
+            Fmax => two("fmax"),
+            Exprelr => one("exprelr"),
+            Expm1 => one("cm::expm1"),
+            Log1p => one("cm::log1p"),
+            Erf => one("cm::erf"),
+            Erfc => one("cm::erfc"),
+        }
+    }
+
+    /// The Rust expression for `h` (an f64 or a bool): written inline, or
+    /// as a block of `let`s when it is nested too deeply.
+    fn expr(&self, h: Handle<Expression>) -> String {
+        if self.depth[h.index()] <= MAX_INLINE_DEPTH {
+            return self.inline(h);
+        }
+        let mut lines = Vec::new();
+        let atom = self.flat(h, &mut lines);
+        format!("{{\n{}\n{atom}\n}}", lines.join("\n"))
+    }
+
+    /// A fresh temporary.
+    fn temp(&self) -> String {
+        let n = self.temps.get();
+        self.temps.set(n + 1);
+        format!("t{n}")
+    }
+
+    /// Binds `value` to a fresh temporary and returns its name.
+    fn bind(&self, value: String, lines: &mut Vec<String>) -> String {
+        let t = self.temp();
+        lines.push(format!("let {t} = {value};"));
+        t
+    }
+
+    /// A block `{ lets…; value }` evaluating `h` (for conditional operands).
+    fn flat_block(&self, h: Handle<Expression>) -> String {
+        let mut lines = Vec::new();
+        let atom = self.flat(h, &mut lines);
+        lines.push(atom);
+        format!("{{\n{}\n}}", lines.join("\n"))
+    }
+
+    /// Evaluates `h` into `let` lines, in the order the specification
+    /// prescribes; returns a name or literal holding the value. Operands are
+    /// bound before their parent runs, so later operands (function calls
+    /// that write fields, host calls) cannot change an earlier one.
+    fn flat(&self, h: Handle<Expression>, lines: &mut Vec<String>) -> String {
+        let e = &self.body.expressions[h];
+        if self.depth[h.index()] <= MAX_INLINE_DEPTH {
+            return match e {
+                Expression::Constant(_)
+                | Expression::Bool(_)
+                | Expression::Local(_)
+                | Expression::Env(_) => self.inline(h),
+                _ => self.bind(self.inline(h), lines),
+            };
+        }
+        let value = match e {
+            Expression::Load(place) => {
+                let index = match place {
+                    Place::Field { index, .. } | Place::Global { index, .. } => {
+                        index.map(|ix| self.flat(ix, lines))
+                    }
+                    Place::LocalArray { index, .. } => Some(self.flat(*index, lines)),
+                    _ => None,
+                };
+                format!("(*{})", self.place_with(place, index))
+            }
+            Expression::Unary { op, arg } => {
+                let a = self.flat(*arg, lines);
+                match op {
+                    UnaryOp::Neg => format!("(-{a})"),
+                    UnaryOp::Not => format!("(!{a})"),
+                }
+            }
+            Expression::Binary {
+                op: op @ (BinaryOp::And | BinaryOp::Or),
+                left,
+                right,
+            } => {
+                let l = self.flat(*left, lines);
+                let r = self.flat_block(*right);
+                if *op == BinaryOp::And {
+                    format!("if {l} {r} else {{ false }}")
+                } else {
+                    format!("if {l} {{ true }} else {r}")
+                }
+            }
+            Expression::Binary { op, left, right } => {
+                let l = self.flat(*left, lines);
+                let r = self.flat(*right, lines);
+                self.binary(*op, l, r)
+            }
+            Expression::Select {
+                condition,
+                accept,
+                reject,
+            } => {
+                let c = self.flat(*condition, lines);
+                format!(
+                    "if {c} {} else {}",
+                    self.flat_block(*accept),
+                    self.flat_block(*reject)
+                )
+            }
+            Expression::Math { fun, args } => {
+                let a = args.iter().map(|a| self.flat(*a, lines)).collect();
+                self.math_with(*fun, a)
+            }
+            Expression::Call { function, args } => {
+                let a = args.iter().map(|a| self.flat(*a, lines)).collect();
+                self.call_with(*function, a)
+            }
+            Expression::BoolToF64(a) => {
+                let a = self.flat(*a, lines);
+                format!("(if {a} {{ 1.0f64 }} else {{ 0.0f64 }})")
+            }
+            Expression::F64ToBool(a) => {
+                let a = self.flat(*a, lines);
+                format!("({a} != 0.0f64)")
+            }
+            _ => self.inline(h),
+        };
+        self.bind(value, lines)
+    }
+
+    /// A binary operator on rendered operands (not `&&` / `||`).
+    fn binary(&self, op: BinaryOp, l: String, r: String) -> String {
+        let sym = match op {
+            BinaryOp::Pow => return format!("cm::pow({l}, {r})"),
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::And => "&&",
+            BinaryOp::Or => "||",
+        };
+        format!("({l} {sym} {r})")
+    }
+
+    /// `h` written as one nested Rust expression.
+    fn inline(&self, h: Handle<Expression>) -> String {
+        match &self.body.expressions[h] {
+            Expression::Constant(x) => lit(*x),
+            Expression::Bool(b) => b.to_string(),
+            Expression::Local(l) => self.local(*l),
+            Expression::Load(Place::IonValence(ion)) => {
+                format!("cx.ions[{}].valence", ion.index())
+            }
+            Expression::Load(place) => format!("(*{})", self.place(place)),
+            Expression::Env(var) => match var {
+                EnvVar::T => "cx.t".into(),
+                EnvVar::Dt => "cx.dt".into(),
+                EnvVar::Celsius => "cx.celsius".into(),
+                EnvVar::SecondOrder => "(cx.secondorder as f64)".into(),
+                EnvVar::Flag => "flag".into(),
+            },
+            Expression::Unary { op, arg } => match op {
+                UnaryOp::Neg => format!("(-{})", self.expr(*arg)),
+                UnaryOp::Not => format!("(!{})", self.expr(*arg)),
+            },
+            Expression::Binary { op, left, right } => {
+                self.binary(*op, self.expr(*left), self.expr(*right))
+            }
+            Expression::Select {
+                condition,
+                accept,
+                reject,
+            } => format!(
+                "(if {} {{ {} }} else {{ {} }})",
+                self.expr(*condition),
+                self.expr(*accept),
+                self.expr(*reject)
+            ),
+            Expression::Math { fun, args } => self.math(*fun, args),
+            Expression::Call { function, args } => self.call(*function, args),
+            Expression::RandomUniform => "cx.random()".into(),
+            Expression::BoolToF64(a) => {
+                format!("(if {} {{ 1.0f64 }} else {{ 0.0f64 }})", self.expr(*a))
+            }
+            Expression::F64ToBool(a) => format!("({} != 0.0f64)", self.expr(*a)),
+        }
+    }
+}
+
+/// The metadata statics of mechanism `k`.
+fn metadata(out: &mut Out, k: usize, e: &LibraryEntry) {
+    let spec = e.spec;
+    let fields = |out: &mut Out, name: &str, list: &[runtime::FieldSpec]| {
+        out.open(&format!(
+            "static {name}: Sy<[NrnFieldInfo; {}]> = Sy([",
+            list.len()
+        ));
+        for f in list {
+            out.line(&format!(
+                "NrnFieldInfo {{ name: {}, units: {}, kind: {}, array_len: {}, default_value: {}, range_lo: f64::NAN, range_hi: f64::NAN }},",
+                cstr(&f.name),
+                cstr(&f.units),
+                f.kind,
+                f.array_len,
+                lit(f.default_value)
+            ));
+        }
+        out.close("]);");
+    };
+    out.line("");
+    fields(out, &format!("M{k}_FIELDS"), &spec.fields);
+    fields(out, &format!("M{k}_GLOBALS"), &spec.globals);
+    out.open(&format!(
+        "static M{k}_IONS: Sy<[NrnIonInfo; {}]> = Sy([",
+        spec.ions.len()
+    ));
+    for ion in &spec.ions {
+        out.line(&format!(
+            "NrnIonInfo {{ name: {}, valence: {}, flags: {} }},",
+            cstr(&ion.name),
+            lit(ion.valence.unwrap_or(f64::NAN)),
+            ion.flags
+        ));
+    }
+    out.close("]);");
+    out.open(&format!(
+        "static M{k}_POINTERS: Sy<[*const c_char; {}]> = Sy([",
+        spec.pointers.len()
+    ));
+    for p in &spec.pointers {
+        out.line(&format!("{},", cstr(p)));
+    }
+    out.close("]);");
+}
+
+/// The mechanism table and the entry symbol.
+fn table(out: &mut Out, entries: &[LibraryEntry]) {
+    out.line("");
+    out.open(&format!(
+        "static MECHANISMS: Sy<[NrnMechanism; {}]> = Sy([",
+        entries.len()
+    ));
+    for (k, e) in entries.iter().enumerate() {
+        let spec = e.spec;
+        let m = e.module.module();
+        out.open("NrnMechanism {");
+        out.line(&format!("name: {},", cstr(&spec.name)));
+        out.line(&format!("kind: {},", spec.kind.to_abi()));
+        out.line(&format!("flags: {},", spec.flags));
+        out.line(&format!("fields: M{k}_FIELDS.0.as_ptr(),"));
+        out.line(&format!("n_fields: {},", spec.fields.len()));
+        out.line(&format!("globals: M{k}_GLOBALS.0.as_ptr(),"));
+        out.line(&format!("n_globals: {},", spec.globals.len()));
+        out.line(&format!("ions: M{k}_IONS.0.as_ptr(),"));
+        out.line(&format!("n_ions: {},", spec.ions.len()));
+        out.line(&format!("pointer_names: M{k}_POINTERS.0.as_ptr(),"));
+        out.line(&format!("n_pointers: {},", spec.pointers.len()));
+        out.line(&format!(
+            "source_fingerprint: {:#018x},",
+            e.source_fingerprint
+        ));
+        out.open("kernels: NrnKernels {");
+        let phases = [
+            Phase::Init,
+            Phase::Cur,
+            Phase::State,
+            Phase::TableCheck,
+            Phase::NetReceive,
+            Phase::NetReceiveInit,
+            Phase::BeforeInitial,
+            Phase::AfterInitial,
+            Phase::BeforeBreakpoint,
+            Phase::AfterSolve,
+            Phase::BeforeStep,
+            Phase::Constructor,
+            Phase::Destructor,
+        ];
+        for p in phases {
+            let name = phase_name(p);
+            let ty = if p.shape() == Shape::Event {
+                "NrnNetReceiveFn"
+            } else {
+                "NrnKernelFn"
+            };
+            if m.kernel(p).is_some() {
+                out.line(&format!("{name}: Some(m{k}_k_{name} as {ty}),"));
+            } else {
+                out.line(&format!("{name}: None,"));
+            }
+        }
+        out.close("},");
+        out.close("},");
+    }
+    out.close("]);");
+    out.line("");
+    out.open("static TABLE: Sy<NrnMechanismTable> = Sy(NrnMechanismTable {");
+    out.line("abi_major: ABI_MAJOR,");
+    out.line("abi_minor: ABI_MINOR,");
+    out.line("layout_fingerprint: LAYOUT_FINGERPRINT,");
+    out.line("mechanisms: MECHANISMS.0.as_ptr(),");
+    out.line(&format!("n_mechanisms: {},", entries.len()));
+    out.close("});");
+    out.line("");
+    out.line("/// The library's one entry point: the static mechanism table.");
+    out.line("#[no_mangle]");
+    out.open("pub extern \"C\" fn nrnrs_mechanism_table() -> *const NrnMechanismTable {");
+    out.line("&TABLE.0");
+    out.close("}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_round_trip_exactly() {
+        for x in [0.0, -0.0, 1.0, -1.5, 0.1, 1e-300, 1e300, 5e-324, f64::MAX] {
+            let s = lit(x);
+            assert!(!s.contains("from_bits"), "{s}");
+            let t = s.trim_start_matches('(').trim_end_matches(')');
+            let t = t.trim_end_matches("f64");
+            assert_eq!(t.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{s}");
+        }
+        assert_eq!(lit(f64::INFINITY), "f64::INFINITY");
+        assert!(lit(f64::NAN).starts_with("f64::from_bits(0x7ff8"));
+    }
+
+    #[test]
+    fn names_are_reduced_to_identifier_tails() {
+        assert_eq!(tail("type"), "type");
+        assert_eq!(tail("#ina"), "_ina");
+        assert_eq!(tail("a.b-c"), "a_b_c");
+        assert_eq!(
+            cstr("k\"\\\u{e9}"),
+            r#"b"k\"\\\xc3\xa9\0".as_ptr().cast::<c_char>()"#
+        );
+    }
+}

@@ -1,11 +1,13 @@
 //! `nrnivmodl-rs`: the command-line front of the NMODL compiler.
 //!
-//! Subcommands: `check` parses and resolves `.mod` files and prints every
-//! diagnostic; `demo` compiles the bundled mechanisms, runs the seed example
-//! of NEURON's scripting tutorial and writes its voltage trace as CSV and
-//! PNG. A later issue adds `build` (the default, nrnivmodl-compatible
-//! invocation).
+//! Without a subcommand it is NEURON's `nrnivmodl`: it builds
+//! `<arch>/libnrnmech.so` from the .mod files of the current folder or of the
+//! folders and files named (`build` is the same, spelled out). `check` parses
+//! and resolves `.mod` files and prints every diagnostic; `demo` compiles the
+//! bundled mechanisms, runs the seed example of NEURON's scripting tutorial
+//! and writes its voltage trace as CSV and PNG.
 
+mod build;
 mod check;
 mod demo;
 
@@ -15,15 +17,19 @@ use std::process::ExitCode;
 
 /// NMODL compiler for the nrnivmodl-rs simulator.
 #[derive(Debug, Parser)]
-#[command(name = "nrnivmodl-rs", version, about)]
+#[command(name = "nrnivmodl-rs", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    build: BuildArgs,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build <arch>/libnrnmech.so (what nrnivmodl-rs does with no subcommand).
+    Build(BuildArgs),
     /// Parse and check .mod files, printing every error and warning.
     Check(CheckArgs),
     /// Run NEURON's tutorial example (an hh soma with four current pulses)
@@ -68,6 +74,37 @@ pub struct CheckArgs {
     pub emit: Option<Emit>,
 }
 
+/// What `--emit` writes instead of building.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildEmit {
+    /// The generated Rust source.
+    Rust,
+}
+
+/// Arguments of the build (the default command).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BuildArgs {
+    /// .mod files, or folders whose *.mod files are built (default: the
+    /// current folder).
+    pub paths: Vec<PathBuf>,
+    /// Write <arch>/libnrnmech.so under DIR instead of the current folder.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Parallel jobs (lowering threads and rustc codegen units).
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// `--emit rust`: write the generated Rust source to <arch>/nrnmech.rs
+    /// and stop.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub emit: Option<BuildEmit>,
+    /// Check that every file lowers and JIT-compiles; build nothing.
+    #[arg(long)]
+    pub jit_only: bool,
+    /// The rustc to use (default: `rustc` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub rustc: Option<PathBuf>,
+}
+
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -86,7 +123,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check(args) => check::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        None => build::run(&cli.build),
+        Some(Command::Build(args)) => build::run(&args),
+        Some(Command::Check(args)) => check::run(&args),
+        Some(Command::Demo(args)) => demo::run(&args),
     }
 }

@@ -907,6 +907,10 @@ pub fn open_library(path: &std::path::Path) -> Result<std::sync::Arc<LoadedLibra
     // nrn_load_dll.
     let lib = unsafe { libloading::Library::new(&copy) }
         .map_err(|e| remove_copy(err(format!("not a loadable shared library: {e}"))))?;
+    // On Unix the mapping outlives the file: unlink the copy now, so that
+    // nothing is left in the temporary folder however the process ends.
+    #[cfg(unix)]
+    let _ = std::fs::remove_file(&copy);
     // SAFETY: the symbol, when present, is the ABI's entry point with
     // signature `extern "C" fn() -> *const NrnMechanismTable`.
     let entry: libloading::Symbol<unsafe extern "C" fn() -> *const abi::NrnMechanismTable> =

@@ -557,7 +557,7 @@ pub fn build_and_run(
             }
         }
     }
-    let mut sample = |b: &mut BuiltModel, sampled: &mut Vec<(String, runtime::PointId, String, TraceKind, Vec<f64>)>| -> Result<(), String> {
+    let sample = |b: &mut BuiltModel, sampled: &mut Vec<(String, runtime::PointId, String, TraceKind, Vec<f64>)>| -> Result<(), String> {
         for (name, pid, var, _, values) in sampled.iter_mut() {
             let v = b.model.get_point(*pid, var).map_err(|e| ctx(format!("{name}: {e}")))?;
             values.push(v);

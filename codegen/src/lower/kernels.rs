@@ -467,13 +467,19 @@ impl<'a> Lower<'a> {
         if mode == Mode::Kinetic {
             let elems = self.elems(&block.states);
             let n = elems.len();
-            let jac = self.add_field(
-                &format!("#J_{}", block.name),
-                "",
-                runtime::abi::FIELD_INTERNAL,
-                (n * n).max(1) as u32,
-                0.0,
-            );
+            // One Jacobian field per block, however often it is SOLVEd.
+            let jname = format!("#J_{}", block.name);
+            let existing = self
+                .module
+                .layout
+                .fields
+                .iter()
+                .find(|(_, f)| f.name == jname)
+                .map(|(h, _)| h);
+            let jac = match existing {
+                Some(h) => h,
+                None => self.add_field(&jname, "", runtime::abi::FIELD_INTERNAL, (n * n).max(1) as u32, 0.0),
+            };
             sc.jacobian = Some(jac);
             sc.kinetic_rows = elems.iter().map(|e| e.x.clone()).collect();
             for e in &elems {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Load-time benchmark: JIT-loading a folder of 20 .mod files with nrnrs
-against building the same folder with NEURON 9.0.2's nrnivmodl, in the same
-run on the same machine.
+"""Load-time benchmark: JIT-loading a folder of 20 .mod files with nrnrs, and
+building it with nrnivmodl-rs, against building the same folder with NEURON
+9.0.2's nrnivmodl, in the same run on the same machine: cold builds, and
+incremental builds after one file changed.
 
     python3 bench/load_time.py [--repeats N] [--nrnivmodl PATH]
 
@@ -12,8 +13,12 @@ if needed) and copied to .cache/bench/load20/. Timed:
 - nrnrs: `codegen --example jit_load` loads every file into a fresh model
   (parse, resolve, lower, validate, cranelift, register), in process,
   N repetitions; the binary is built first, untimed.
+- nrnivmodl-rs: the release binary in a fresh copy of the folder (cold),
+  then again after appending a comment line to one file (incremental), wall
+  clock.
 - NEURON: `nrnivmodl` in a fresh copy of the folder (cold build: no
-  previous output), wall clock, N repetitions (at least 1).
+  previous output), then after the same one-file change (incremental), wall
+  clock.
 
 NEURON comes from $NRNIVMODL, or .venv-neuron/bin/nrnivmodl, or a virtual
 environment this script creates in .venv-neuron with `pip install
@@ -70,11 +75,36 @@ def main():
 
     subprocess.run(["cargo", "build", "-q", "--release", "-p", "codegen", "--example", "jit_load"],
                    cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "-q", "--release", "-p", "nrnivmodl-rs"], cwd=ROOT, check=True)
     exe = ROOT / "target" / "release" / "examples" / "jit_load"
+    ours_exe = ROOT / "target" / "release" / "nrnivmodl-rs"
     nrn = nrnivmodl_path(args.nrnivmodl)
 
+    def timed_build(cmd, work):
+        t0 = time.perf_counter()
+        r = subprocess.run([str(cmd)], cwd=work, capture_output=True, text=True)
+        elapsed = (time.perf_counter() - t0) * 1e3
+        if r.returncode != 0:
+            sys.exit(f"{cmd} failed:\n{r.stdout}\n{r.stderr}")
+        return elapsed
+
+    def cold_and_incremental(cmd):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp) / "mods"
+            shutil.copytree(folder, work)
+            cold = timed_build(cmd, work)
+            with open(work / "Kd.mod", "a") as f:
+                f.write("\n: edited\n")
+            incremental = timed_build(cmd, work)
+            return cold, incremental
+
     ours, theirs = [], []
+    builds = {"nrnivmodl-rs": ([], []), "nrnivmodl": ([], [])}
     for _ in range(max(1, args.repeats)):
+        for name, cmd in (("nrnivmodl-rs", ours_exe), ("nrnivmodl", nrn)):
+            cold, inc = cold_and_incremental(cmd)
+            builds[name][0].append(cold)
+            builds[name][1].append(inc)
         # Interleaved: one nrnrs measurement (itself the median of 5 loads),
         # then one cold nrnivmodl build.
         out = subprocess.run([str(exe), str(folder), "5"], capture_output=True, text=True, check=True)
@@ -97,6 +127,9 @@ def main():
         "nrnivmodl_cold_ms": {"median": statistics.median(theirs), "min": min(theirs),
                               "max": max(theirs), "samples": theirs},
         "speedup": statistics.median(theirs) / statistics.median(ours),
+        "builds_ms": {name: {"cold": {"median": statistics.median(c), "samples": c},
+                             "incremental": {"median": statistics.median(i), "samples": i}}
+                      for name, (c, i) in builds.items()},
         "machine": {"cpus": os.cpu_count()},
     }
     out_dir = ROOT / "bench" / "results"
@@ -109,6 +142,15 @@ def main():
     print(f"| NEURON 9.0.2 nrnivmodl (cold) | {t['median']:.0f} ms | {t['min']:.0f} ms | {t['max']:.0f} ms |")
     print(f"\nnrnrs is {result['speedup']:.0f}x faster; target: JIT load under 50 ms "
           f"({'met' if o['median'] < 50 else 'NOT met'}).")
+    b = result["builds_ms"]
+    print("\n| build of 20 mod files | cold (median) | incremental, one file changed (median) |")
+    print("|---|---|---|")
+    for name in ("nrnivmodl-rs", "nrnivmodl"):
+        print(f"| {name} | {b[name]['cold']['median']:.0f} ms | {b[name]['incremental']['median']:.0f} ms |")
+    rc = b["nrnivmodl"]["cold"]["median"] / b["nrnivmodl-rs"]["cold"]["median"]
+    ri = b["nrnivmodl"]["incremental"]["median"] / b["nrnivmodl-rs"]["incremental"]["median"]
+    print(f"\nnrnivmodl-rs is {rc:.1f}x faster cold and {ri:.1f}x faster incrementally "
+          f"(targets: faster cold, at least 10x incrementally).")
 
 
 if __name__ == "__main__":

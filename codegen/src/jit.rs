@@ -1513,18 +1513,41 @@ pub fn run_kernel(
     phase: Phase,
     data: &mut MechData,
 ) -> Result<i32, DataError> {
-    data.check(vm)?;
     if phase.shape() == Shape::Event {
+        data.check(vm)?;
         return Ok(STATUS_MECHANISM_ERROR);
     }
     let Some(kernel) = jit.kernel(phase) else {
+        data.check(vm)?;
         return Ok(STATUS_OK);
     };
+    // SAFETY: `kernel` was compiled by `jit` from `vm`, and `jit` keeps its
+    // code alive for the call.
+    unsafe { run_native_kernel(kernel, vm, data, |_| {}) }
+}
+
+/// Runs a native per-instance kernel (from this JIT or from a library the
+/// Rust back end generated) over `data` through a real `NrnMechPack`;
+/// `tamper` may change the pack first (to test a kernel's own pack check).
+/// The test harness of both back ends.
+///
+/// # Safety
+/// `kernel` must have been generated from `vm` (so that its accesses match
+/// the layout `data.check` verifies) and its code must stay alive during
+/// the call.
+pub unsafe fn run_native_kernel(
+    kernel: NrnKernelFn,
+    vm: &ValidModule,
+    data: &mut MechData,
+    tamper: impl FnOnce(&mut NrnMechPack),
+) -> Result<i32, DataError> {
+    data.check(vm)?;
     let mut storage = empty_storage();
     let mut pack = build_pack(data, &mut storage);
+    tamper(&mut pack);
     // SAFETY: `data.check` verified every column length and index against the
-    // layout `jit` was compiled for, so the kernel's accesses stay in bounds;
-    // the pack and storage outlive the call; `jit` keeps the code alive.
+    // layout the kernel was generated for (the caller's contract), so its
+    // accesses stay in bounds; the pack and storage outlive the call.
     let status = unsafe { kernel(&mut pack) };
     data.error_instance = pack.error_instance;
     Ok(status)
@@ -1541,22 +1564,44 @@ pub fn run_event(
     weights: &mut [f64],
     flag: f64,
 ) -> Result<i32, DataError> {
+    if phase.shape() != Shape::Event {
+        data.check(vm)?;
+        return Ok(STATUS_MECHANISM_ERROR);
+    }
+    let Some(kernel) = jit.event_kernel(phase) else {
+        data.check(vm)?;
+        if instance as usize >= data.count {
+            return Err(DataError(format!("instance {instance} out of range")));
+        }
+        return Ok(STATUS_OK);
+    };
+    // SAFETY: as in `run_kernel`.
+    unsafe { run_native_event(kernel, vm, data, instance, weights, flag) }
+}
+
+/// Runs a native event kernel for one event at `instance`, with the
+/// NetCon's `weights` and `flag` (see [`run_native_kernel`]).
+///
+/// # Safety
+/// As for [`run_native_kernel`].
+pub unsafe fn run_native_event(
+    kernel: NrnNetReceiveFn,
+    vm: &ValidModule,
+    data: &mut MechData,
+    instance: u32,
+    weights: &mut [f64],
+    flag: f64,
+) -> Result<i32, DataError> {
     data.check(vm)?;
     if instance as usize >= data.count {
         return Err(DataError(format!("instance {instance} out of range")));
     }
-    if phase.shape() != Shape::Event {
-        return Ok(STATUS_MECHANISM_ERROR);
-    }
-    let Some(kernel) = jit.event_kernel(phase) else {
-        return Ok(STATUS_OK);
-    };
     let n_weights =
         u32::try_from(weights.len()).map_err(|_| DataError("too many weights".into()))?;
     let mut storage = empty_storage();
     let mut pack = build_pack(data, &mut storage);
-    // SAFETY: as in `run_kernel`; additionally `instance < count` was checked
-    // and `weights` is a live slice of `n_weights` elements.
+    // SAFETY: as in `run_native_kernel`; additionally `instance < count` was
+    // checked and `weights` is a live slice of `n_weights` elements.
     let status = unsafe { kernel(&mut pack, instance, weights.as_mut_ptr(), n_weights, flag) };
     data.error_instance = pack.error_instance;
     Ok(status)

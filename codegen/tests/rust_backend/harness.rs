@@ -2,25 +2,18 @@
 //! `rustc` into a cdylib, loads it through the runtime's loader
 //! (`runtime::plugin::open_library`, which checks the entry symbol, the ABI
 //! version and the layout fingerprint with `specs_from_table`), and runs its
-//! kernels over the interpreter's `MechData` through a real `NrnMechPack`,
-//! built the same way as `codegen::jit`'s test runners build theirs.
-//!
-//! FIXME: the pack building below duplicates `codegen::jit::build_pack`
-//! (private); once codegen exports a runner that takes a raw
-//! `NrnKernelFn`, this file needs no `unsafe` of its own.
+//! kernels over the interpreter's `MechData` through a real `NrnMechPack`
+//! with `codegen::jit::run_native_kernel` / `run_native_event`, the same
+//! runner the JIT's tests use.
 #![allow(dead_code)]
 
-use std::ffi::c_void;
-use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use codegen::interp::{padded, DataError, HostCall, MechData, RecordingHost};
+use codegen::interp::{DataError, MechData};
 use codegen::ir::{Phase, Shape};
 use codegen::valid::ValidModule;
-use runtime::abi::{
-    NrnHostApi, NrnIonPack, NrnKernelFn, NrnKernels, NrnMechPack, NrnNetReceiveFn, STATUS_OK,
-};
+use runtime::abi::{NrnKernelFn, NrnKernels, NrnMechPack, NrnNetReceiveFn, STATUS_OK};
 use runtime::plugin::LoadedLibrary;
 
 /// A fresh, unique scratch folder.
@@ -144,142 +137,6 @@ pub fn event_kernel(k: &NrnKernels, phase: Phase) -> Option<NrnNetReceiveFn> {
     }
 }
 
-unsafe extern "C" fn host_net_send(
-    ctx: *mut c_void,
-    _mech: u32,
-    instance: u32,
-    weights: *mut f64,
-    delay: f64,
-    flag: f64,
-) {
-    // SAFETY: `ctx` is the `&mut RecordingHost` the runner put in the pack; it
-    // is live and not otherwise borrowed for the duration of the kernel call.
-    let host = unsafe { &mut *ctx.cast::<RecordingHost>() };
-    host.calls.push(HostCall::NetSend {
-        instance,
-        has_weights: !weights.is_null(),
-        delay,
-        flag,
-    });
-}
-
-unsafe extern "C" fn host_net_event(ctx: *mut c_void, _mech: u32, instance: u32, t: f64) {
-    // SAFETY: as in `host_net_send`.
-    let host = unsafe { &mut *ctx.cast::<RecordingHost>() };
-    host.calls.push(HostCall::NetEvent { instance, t });
-}
-
-unsafe extern "C" fn host_net_move(ctx: *mut c_void, _mech: u32, instance: u32, t: f64) {
-    // SAFETY: as in `host_net_send`.
-    let host = unsafe { &mut *ctx.cast::<RecordingHost>() };
-    host.calls.push(HostCall::NetMove { instance, t });
-}
-
-unsafe extern "C" fn host_random_uniform(ctx: *mut c_void) -> f64 {
-    // SAFETY: as in `host_net_send`.
-    let host = unsafe { &mut *ctx.cast::<RecordingHost>() };
-    host.random_uniform()
-}
-
-unsafe extern "C" fn host_set_seed(ctx: *mut c_void, seed: f64) {
-    // SAFETY: as in `host_net_send`.
-    let host = unsafe { &mut *ctx.cast::<RecordingHost>() };
-    host.set_seed(seed);
-}
-
-/// The raw arrays a pack points into; they must outlive the call.
-#[derive(Default)]
-struct PackStorage {
-    field_ptrs: Vec<*mut f64>,
-    ion_packs: Vec<NrnIonPack>,
-    pointer_cols: Vec<Vec<*mut f64>>,
-    pointer_ptrs: Vec<*const *mut f64>,
-}
-
-/// Builds a pack over `data` (all pointers derive from the one `&mut data`)
-/// and calls `call` with it. `tamper` may change the pack first (to test the
-/// kernels' own pack check).
-fn with_pack(
-    data: &mut MechData,
-    tamper: impl FnOnce(&mut NrnMechPack),
-    call: impl FnOnce(&mut NrnMechPack) -> i32,
-) -> i32 {
-    let mut s = PackStorage {
-        field_ptrs: data.fields.iter_mut().map(|c| c.as_mut_ptr()).collect(),
-        ..PackStorage::default()
-    };
-    s.ion_packs = data
-        .ions
-        .iter_mut()
-        .map(|ion| NrnIonPack {
-            index: ion.index.as_ptr(),
-            erev: ion.erev.as_mut_ptr(),
-            conc_i: ion.conc_i.as_mut_ptr(),
-            conc_o: ion.conc_o.as_mut_ptr(),
-            cur: ion.cur.as_mut_ptr(),
-            dcurdv: ion.dcurdv.as_mut_ptr(),
-            valence: ion.valence,
-            n_instances: ion.erev.len() as u32,
-            reserved: 0,
-        })
-        .collect();
-    let pool = data.pointer_pool.as_mut_ptr();
-    s.pointer_cols = data
-        .pointers
-        .iter()
-        .map(|col| {
-            col.iter()
-                .map(|p| match p {
-                    // `MechData::check` verified `k < pointer_pool.len()`.
-                    Some(k) => pool.wrapping_add(*k),
-                    None => std::ptr::null_mut(),
-                })
-                .collect()
-        })
-        .collect();
-    s.pointer_ptrs = s.pointer_cols.iter().map(|c| c.as_ptr()).collect();
-    let host = NrnHostApi {
-        ctx: (&mut data.host as *mut RecordingHost).cast(),
-        net_send: host_net_send,
-        net_event: host_net_event,
-        net_move: host_net_move,
-        random_uniform: host_random_uniform,
-        set_seed: host_set_seed,
-    };
-    let mut pack = NrnMechPack {
-        struct_size: size_of::<NrnMechPack>() as u32,
-        mech_id: data.mech_id,
-        count: data.count as u32,
-        secondorder: data.secondorder,
-        t: data.t,
-        dt: data.dt,
-        celsius: data.celsius,
-        node_index: data.node_index.as_ptr(),
-        vec_v: data.v.as_mut_ptr(),
-        vec_rhs: data.rhs.as_mut_ptr(),
-        vec_d: data.d.as_mut_ptr(),
-        vec_area: data.area.as_ptr(),
-        vec_diam: data.diam.as_ptr(),
-        fields: s.field_ptrs.as_ptr(),
-        globals: data.globals.as_mut_ptr(),
-        ions: s.ion_packs.as_ptr(),
-        pointers: s.pointer_ptrs.as_ptr(),
-        host: &host,
-        error_instance: data.error_instance,
-        reserved: 0,
-        n_nodes: data.v.len() as u32,
-        n_fields: s.field_ptrs.len() as u32,
-        n_globals: data.globals.len() as u32,
-        n_ions: s.ion_packs.len() as u32,
-        n_pointers: s.pointer_ptrs.len() as u32,
-        padded_count: padded(data.count) as u32,
-    };
-    tamper(&mut pack);
-    let status = call(&mut pack);
-    data.error_instance = pack.error_instance;
-    status
-}
-
 /// Runs the library kernel of a non-event `phase` over `data` (the
 /// counterpart of `codegen::interp::run_kernel`).
 pub fn run_kernel(
@@ -299,16 +156,14 @@ pub fn run_kernel_tampered(
     data: &mut MechData,
     tamper: impl FnOnce(&mut NrnMechPack),
 ) -> Result<i32, DataError> {
-    data.check(vm)?;
     assert_ne!(phase.shape(), Shape::Event);
     let Some(kernel) = phase_kernel(kernels, phase) else {
+        data.check(vm)?;
         return Ok(STATUS_OK);
     };
-    // SAFETY: `data.check` verified every column length and index against
-    // the layout the library was generated from (the kernel itself checks the
-    // pack's counts against that layout); the pack and its storage live
-    // until the call returns; the caller keeps the library loaded.
-    Ok(with_pack(data, tamper, |pack| unsafe { kernel(pack) }))
+    // SAFETY: the library was generated from `vm`, and the caller keeps it
+    // loaded for the call.
+    unsafe { codegen::jit::run_native_kernel(kernel, vm, data, tamper) }
 }
 
 /// Runs the library kernel of an event `phase` for one event (the
@@ -322,20 +177,13 @@ pub fn run_event(
     weights: &mut [f64],
     flag: f64,
 ) -> Result<i32, DataError> {
-    data.check(vm)?;
-    if instance as usize >= data.count {
-        return Err(DataError(format!("instance {instance} out of range")));
-    }
     let Some(kernel) = event_kernel(kernels, phase) else {
+        data.check(vm)?;
+        if instance as usize >= data.count {
+            return Err(DataError(format!("instance {instance} out of range")));
+        }
         return Ok(STATUS_OK);
     };
-    let n = weights.len() as u32;
-    let w = weights.as_mut_ptr();
-    // SAFETY: as in `run_kernel_tampered`; additionally `instance < count`
-    // and `weights` is a live, exclusive slice of `n` elements.
-    Ok(with_pack(
-        data,
-        |_| {},
-        |pack| unsafe { kernel(pack, instance, w, n, flag) },
-    ))
+    // SAFETY: as in `run_kernel_tampered`.
+    unsafe { codegen::jit::run_native_event(kernel, vm, data, instance, weights, flag) }
 }

@@ -5,62 +5,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use codegen::interp::{self, MechData};
 use codegen::ir::Phase;
 use codegen::{jit, lower, valid};
-use common::diff_data;
+use common::{diff_data, lowered_data, mod_files};
 use nmodl_frontend::source::SourceMap;
-
-fn mod_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    v.sort();
-    for p in v {
-        if p.is_dir() {
-            mod_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "mod") {
-            out.push(p);
-        }
-    }
-}
-
-/// Plausible data: parameter defaults, voltages spread over the range a
-/// neuron visits, NEURON's default ion values.
-fn data_for(vm: &valid::ValidModule, spec: &runtime::MechanismSpec) -> MechData {
-    let mut d = MechData::new(vm, 5, 3);
-    let mut col = 0;
-    for f in &spec.fields {
-        for _ in 0..f.array_len {
-            d.fields[col].iter_mut().for_each(|x| *x = f.default_value);
-            col += 1;
-        }
-    }
-    let mut slot = 0;
-    for g in &spec.globals {
-        for _ in 0..g.array_len {
-            d.globals[slot] = g.default_value;
-            slot += 1;
-        }
-    }
-    d.v = vec![-65.0, -20.0, 25.0];
-    d.area = vec![314.159, 100.0, 1256.6];
-    d.diam = vec![10.0, 1.0, 20.0];
-    for (k, ion) in d.ions.iter_mut().enumerate() {
-        let (e, ci, co) = match spec.ions[k].name.as_str() {
-            "na" => (50.0, 10.0, 140.0),
-            "k" => (-77.0, 54.4, 2.5),
-            "ca" => (132.5, 5e-5, 2.0),
-            _ => (0.0, 1.0, 1.0),
-        };
-        ion.erev.iter_mut().for_each(|x| *x = e);
-        ion.conc_i.iter_mut().for_each(|x| *x = ci);
-        ion.conc_o.iter_mut().for_each(|x| *x = co);
-        ion.valence = spec.ions[k].valence.unwrap_or(1.0);
-    }
-    d
-}
 
 fn check_file(path: &Path) -> Result<bool, String> {
     let mut sources = SourceMap::new();
@@ -69,7 +20,7 @@ fn check_file(path: &Path) -> Result<bool, String> {
     let Ok(lowered) = lower::lower(&model) else { return Ok(false) };
     let vm = valid::validate(&lowered.module).map_err(|e| format!("{e:?}"))?;
     let jit = jit::compile(&vm).map_err(|e| e.0)?;
-    let mut a = data_for(&vm, &lowered.spec);
+    let mut a = lowered_data(&vm, &lowered.spec);
     let mut b = a.clone();
     let has = |p: Phase| vm.module().kernel(p).is_some();
     let step = |a: &mut MechData, b: &mut MechData, p: Phase, what: &str| -> Result<(), String> {

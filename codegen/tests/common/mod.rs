@@ -3,7 +3,10 @@
 
 pub mod hh;
 
+use std::path::{Path, PathBuf};
+
 use codegen::interp::MechData;
+use codegen::valid;
 
 /// Whether two f64 agree bit for bit, or are both NaN.
 pub fn same(a: f64, b: f64) -> bool {
@@ -84,4 +87,54 @@ pub fn diff_data(a: &MechData, b: &MechData) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Every `.mod` file under `dir`, recursively, in name order.
+pub fn mod_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    v.sort();
+    for p in v {
+        if p.is_dir() {
+            mod_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "mod") {
+            out.push(p);
+        }
+    }
+}
+
+/// Plausible data for a lowered mechanism: parameter defaults, voltages
+/// spread over the range a neuron visits, NEURON's default ion values.
+pub fn lowered_data(vm: &valid::ValidModule, spec: &runtime::MechanismSpec) -> MechData {
+    let mut d = MechData::new(vm, 5, 3);
+    let mut col = 0;
+    for f in &spec.fields {
+        for _ in 0..f.array_len {
+            d.fields[col].iter_mut().for_each(|x| *x = f.default_value);
+            col += 1;
+        }
+    }
+    let mut slot = 0;
+    for g in &spec.globals {
+        for _ in 0..g.array_len {
+            d.globals[slot] = g.default_value;
+            slot += 1;
+        }
+    }
+    d.v = vec![-65.0, -20.0, 25.0];
+    d.area = vec![314.159, 100.0, 1256.6];
+    d.diam = vec![10.0, 1.0, 20.0];
+    for (k, ion) in d.ions.iter_mut().enumerate() {
+        let (e, ci, co) = match spec.ions[k].name.as_str() {
+            "na" => (50.0, 10.0, 140.0),
+            "k" => (-77.0, 54.4, 2.5),
+            "ca" => (132.5, 5e-5, 2.0),
+            _ => (0.0, 1.0, 1.0),
+        };
+        ion.erev.iter_mut().for_each(|x| *x = e);
+        ion.conc_i.iter_mut().for_each(|x| *x = ci);
+        ion.conc_o.iter_mut().for_each(|x| *x = co);
+        ion.valence = spec.ions[k].valence.unwrap_or(1.0);
+    }
+    d
 }

@@ -14,8 +14,6 @@
 //! lowered .mod files.
 
 mod common;
-#[path = "rust_backend/gen.rs"]
-mod gen;
 #[path = "rust_backend/harness.rs"]
 mod harness;
 
@@ -26,6 +24,7 @@ use codegen::interp::{self, MechData};
 use codegen::ir::*;
 use codegen::rust::{emit_library, LibraryEntry};
 use codegen::valid::{validate, ValidModule};
+use common::gen;
 use common::{diff_data, diff_slices, lowered_data, mod_files, same};
 use harness::{build_and_load, run_event, run_kernel, run_kernel_tampered};
 use proptest::strategy::{Strategy, ValueTree};
@@ -1179,7 +1178,7 @@ fn random_modules_agree_with_the_interpreter_bit_for_bit() {
         .iter()
         .enumerate()
         .map(|(k, (func, ret, proc, kernel, _, _, _))| {
-            let m = gen::build_module(func, ret, proc, kernel);
+            let m = gen::build_module(func, ret, proc, kernel, &gen::BIT_EXACT_MATH);
             let spec = spec_for(&format!("r{k}"), &m);
             (validate(&m).expect("generated IR validates"), spec)
         })

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod gen;
 pub mod hh;
 
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
-//! Random well-typed kernel modules, copied from `codegen/tests/agree.rs`
-//! (whose generators are private to that test), with one change: the math
-//! built-ins are drawn from [`BIT_EXACT_MATH`], i.e. without `erf` and
-//! `erfc`, which the Rust back end takes from the C library and the
-//! interpreter from the `libm` crate (see `codegen::rust`; they agree to one
-//! ulp, checked in `rust_backend.rs`).
+//! Random well-typed kernel modules for the property tests of both back
+//! ends (`agree.rs`: interpreter vs JIT; `rust_backend.rs`: interpreter vs
+//! generated Rust). The math built-ins a module may call are the caller's
+//! choice: all of them, or [`BIT_EXACT_MATH`] (without `erf` and `erfc`,
+//! which the Rust back end takes from the C library and the interpreter from
+//! the `libm` crate; they agree to one ulp, checked in `rust_backend.rs`).
 #![allow(dead_code)]
 
 use codegen::ir::*;
@@ -236,6 +236,7 @@ struct Ctx {
     bool_local: Handle<Local>,
     event: bool,
     in_function: bool,
+    math: &'static [MathFn],
 }
 
 fn build_e(b: &mut Body, c: &Ctx, e: &GE) -> Handle<Expression> {
@@ -334,7 +335,7 @@ fn build_e(b: &mut Body, c: &Ctx, e: &GE) -> Handle<Expression> {
             }
         }
         GE::Math(f, x, y) => {
-            let fun = BIT_EXACT_MATH[*f as usize % BIT_EXACT_MATH.len()];
+            let fun = c.math[*f as usize % c.math.len()];
             let mut args = vec![build_e(b, c, x)];
             if fun.arity() == 2 {
                 args.push(build_e(b, c, y));
@@ -650,7 +651,15 @@ fn build_s(b: &mut Body, c: &Ctx, s: &GS, depth: usize) -> Statement {
 /// Builds a module with a random FUNCTION f(a, b), a random PROCEDURE p(a),
 /// and the same random body as a per-instance `cur` kernel and a
 /// NET_RECEIVE kernel.
-pub fn build_module(func: &[GS], func_ret: &GE, proc: &[GS], kernel: &[GS]) -> Module {
+/// Builds a module from generated statements; `math` is the set of
+/// built-ins its expressions draw from.
+pub fn build_module(
+    func: &[GS],
+    func_ret: &GE,
+    proc: &[GS],
+    kernel: &[GS],
+    math: &'static [MathFn],
+) -> Module {
     let mut m = Module {
         name: "random".into(),
         ..Module::default()
@@ -696,6 +705,7 @@ pub fn build_module(func: &[GS], func_ret: &GE, proc: &[GS], kernel: &[GS]) -> M
         bool_local: Handle::from_index(0),
         event: false,
         in_function: true,
+        math,
     };
     let new_body = |ctx: &mut Ctx, params: usize| {
         let mut body = Body::default();

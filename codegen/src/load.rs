@@ -114,7 +114,10 @@ fn finish(
     let valid = crate::valid::validate(&lowered.module).map_err(|errs| {
         internal(format!(
             "internal error: generated kernel IR is invalid: {}",
-            errs.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join("; ")
+            errs.iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         ))
     })?;
     let jit = Compiler::new(OptLevel::Speed)

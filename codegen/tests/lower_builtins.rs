@@ -11,7 +11,12 @@ fn every_builtin_mod_file_compiles() {
     let mut failures = String::new();
     for (path, r) in results {
         match r {
-            Ok(c) => eprintln!("{}: ok ({} fields){}", path.display(), c.spec.fields.len(), c.warnings),
+            Ok(c) => eprintln!(
+                "{}: ok ({} fields){}",
+                path.display(),
+                c.spec.fields.len(),
+                c.warnings
+            ),
             Err(e) => failures.push_str(&format!("{}\n", e.rendered)),
         }
     }

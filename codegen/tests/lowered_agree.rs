@@ -16,8 +16,12 @@ use nmodl_frontend::source::SourceMap;
 fn check_file(path: &Path) -> Result<bool, String> {
     let mut sources = SourceMap::new();
     let r = nmodl_frontend::check_file(&mut sources, path);
-    let Some(model) = r.model else { return Ok(false) };
-    let Ok(lowered) = lower::lower(&model) else { return Ok(false) };
+    let Some(model) = r.model else {
+        return Ok(false);
+    };
+    let Ok(lowered) = lower::lower(&model) else {
+        return Ok(false);
+    };
     let vm = valid::validate(&lowered.module).map_err(|e| format!("{e:?}"))?;
     let jit = jit::compile(&vm).map_err(|e| e.0)?;
     let mut a = lowered_data(&vm, &lowered.spec);
@@ -54,11 +58,18 @@ fn check_file(path: &Path) -> Result<bool, String> {
         if has(Phase::NetReceive) && k % 10 == 5 {
             let mut wa = vec![0.01; 8];
             let mut wb = wa.clone();
-            let sa = interp::run_event(&vm, Phase::NetReceive, &mut a, 1, &mut wa, 0.0).map_err(|e| e.0)?;
-            let sb = jit::run_event(&jit, &vm, Phase::NetReceive, &mut b, 1, &mut wb, 0.0).map_err(|e| e.0)?;
+            let sa = interp::run_event(&vm, Phase::NetReceive, &mut a, 1, &mut wa, 0.0)
+                .map_err(|e| e.0)?;
+            let sb = jit::run_event(&jit, &vm, Phase::NetReceive, &mut b, 1, &mut wb, 0.0)
+                .map_err(|e| e.0)?;
             let diffs = diff_data(&a, &b);
-            if sa != sb || !diffs.is_empty() || wa.iter().zip(&wb).any(|(x, y)| x.to_bits() != y.to_bits()) {
-                return Err(format!("{what} NET_RECEIVE: status {sa} vs {sb}; {diffs:?}"));
+            if sa != sb
+                || !diffs.is_empty()
+                || wa.iter().zip(&wb).any(|(x, y)| x.to_bits() != y.to_bits())
+            {
+                return Err(format!(
+                    "{what} NET_RECEIVE: status {sa} vs {sb}; {diffs:?}"
+                ));
             }
         }
     }

@@ -1250,7 +1250,6 @@ fn random_modules_agree_with_the_interpreter_bit_for_bit() {
 // ---------------------------------------------------------------------------
 // Every lowered .mod file of the repository, in one library.
 
-
 /// Every .mod file that lowers, in one library, run in lockstep with the
 /// interpreter as `lowered_agree.rs` runs the JIT.
 #[test]

@@ -17,7 +17,8 @@ fn build(m: &mut Model) {
         m.set_point(st, "del", 1.0).unwrap();
         m.set_point(st, "dur", 100.0).unwrap();
         m.set_point(st, "amp", 0.5).unwrap();
-        m.netcon(NetSource::Voltage(s, 1.0), None, 10.0, 1.0, &[0.0]).unwrap();
+        m.netcon(NetSource::Voltage(s, 1.0), None, 10.0, 1.0, &[0.0])
+            .unwrap();
     }
 }
 
@@ -45,7 +46,13 @@ fn main() {
     j.sort_by(f64::total_cmp);
     a.sort_by(f64::total_cmp);
     println!("hh, 100 cells x 101 compartments, 400 steps, median of 5 (interleaved):");
-    println!("  JIT kernels: {:.1} ns per compartment-step (min {:.1}, max {:.1})", j[2], j[0], j[4]);
-    println!("  AOT library: {:.1} ns per compartment-step (min {:.1}, max {:.1})", a[2], a[0], a[4]);
+    println!(
+        "  JIT kernels: {:.1} ns per compartment-step (min {:.1}, max {:.1})",
+        j[2], j[0], j[4]
+    );
+    println!(
+        "  AOT library: {:.1} ns per compartment-step (min {:.1}, max {:.1})",
+        a[2], a[0], a[4]
+    );
     println!("  AOT / JIT time: {:.2}", a[2] / j[2]);
 }

@@ -46,7 +46,11 @@ pub struct BuiltinError(pub String);
 
 impl std::fmt::Display for BuiltinError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "built-in mechanisms failed to compile (a bug of nrnivmodl-rs): {}", self.0)
+        write!(
+            f,
+            "built-in mechanisms failed to compile (a bug of nrnivmodl-rs): {}",
+            self.0
+        )
     }
 }
 
@@ -96,8 +100,16 @@ mod tests {
         let m = super::new_model().unwrap();
         let names = m.mechanism_names();
         for n in [
-            "hh", "pas", "IClamp", "ExpSyn", "Exp2Syn", "AlphaSynapse", "SEClamp", "NetStim",
-            "IntFire1", "IntFire2",
+            "hh",
+            "pas",
+            "IClamp",
+            "ExpSyn",
+            "Exp2Syn",
+            "AlphaSynapse",
+            "SEClamp",
+            "NetStim",
+            "IntFire1",
+            "IntFire2",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }

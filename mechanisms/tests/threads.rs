@@ -15,7 +15,10 @@ fn run(nthread: usize) -> Vec<f64> {
         m.set_point(st, "del", 1.0).unwrap();
         m.set_point(st, "dur", 100.0).unwrap();
         m.set_point(st, "amp", 0.1 + 0.05 * c as f64).unwrap();
-        recs.push(m.record(runtime::Probe::V(s, 1.0), runtime::Sampling::EveryStep).unwrap());
+        recs.push(
+            m.record(runtime::Probe::V(s, 1.0), runtime::Sampling::EveryStep)
+                .unwrap(),
+        );
     }
     m.set_nthread(nthread).unwrap();
     m.set_celsius(16.3).unwrap();
@@ -23,7 +26,9 @@ fn run(nthread: usize) -> Vec<f64> {
     for _ in 0..800 {
         m.fadvance().unwrap();
     }
-    recs.iter().flat_map(|r| m.recorded(*r).unwrap().to_vec()).collect()
+    recs.iter()
+        .flat_map(|r| m.recorded(*r).unwrap().to_vec())
+        .collect()
 }
 
 #[test]
@@ -34,7 +39,10 @@ fn one_two_and_three_threads_agree_bit_for_bit() {
     for n in [2, 3] {
         let other = run(n);
         assert_eq!(one.len(), other.len());
-        let same = one.iter().zip(&other).all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = one
+            .iter()
+            .zip(&other)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "{n} threads differ from 1");
     }
 }

@@ -91,7 +91,9 @@ fn lower_file(path: &Path) -> (Option<Lowered>, String, bool) {
     let mut sources = SourceMap::new();
     let result = nmodl_frontend::check_file(&mut sources, path);
     let mut diags: Vec<Diagnostic> = result.diagnostics;
-    let fingerprint = std::fs::read(path).map(|b| fnv1a(&b, 0xcbf2_9ce4_8422_2325)).unwrap_or(0);
+    let fingerprint = std::fs::read(path)
+        .map(|b| fnv1a(&b, 0xcbf2_9ce4_8422_2325))
+        .unwrap_or(0);
     let mut lowered = None;
     if let (Some(model), false) = (result.model, has_errors(&diags)) {
         match codegen::lower::lower(&model) {
@@ -118,7 +120,9 @@ fn lower_file(path: &Path) -> (Option<Lowered>, String, bool) {
                             ),
                             format!("internal error: the generated kernel IR is invalid: {e:?}"),
                         )
-                        .with_note("this is a bug in nrnivmodl-rs, not in your file; please report it"),
+                        .with_note(
+                            "this is a bug in nrnivmodl-rs, not in your file; please report it",
+                        ),
                     ),
                 }
             }
@@ -135,10 +139,12 @@ fn lower_file(path: &Path) -> (Option<Lowered>, String, bool) {
 }
 
 fn rustc_version(rustc: &Path) -> Result<String, String> {
-    let out = Command::new(rustc)
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("cannot run `{}`: {e} (install Rust with rustup, or pass --rustc)", rustc.display()))?;
+    let out = Command::new(rustc).arg("--version").output().map_err(|e| {
+        format!(
+            "cannot run `{}`: {e} (install Rust with rustup, or pass --rustc)",
+            rustc.display()
+        )
+    })?;
     if !out.status.success() {
         return Err(format!("`{} --version` failed", rustc.display()));
     }
@@ -153,7 +159,9 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         Err(e) => return usage(e),
     };
     if let Some(j) = args.jobs {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(j.max(1))
+            .build_global();
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "nrnivmodl-rs: {} .mod file(s)", files.len());
@@ -203,11 +211,19 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     if args.jit_only {
         for l in &lowered {
             if let Err(e) = codegen::jit::compile(&l.module) {
-                let _ = writeln!(out, "{}: error: internal: JIT compilation failed: {}", l.file.display(), e.0);
+                let _ = writeln!(
+                    out,
+                    "{}: error: internal: JIT compilation failed: {}",
+                    l.file.display(),
+                    e.0
+                );
                 return ExitCode::from(1);
             }
         }
-        let _ = writeln!(out, "nrnivmodl-rs: --jit-only: every mechanism lowers and JIT-compiles; nothing written");
+        let _ = writeln!(
+            out,
+            "nrnivmodl-rs: --jit-only: every mechanism lowers and JIT-compiles; nothing written"
+        );
         return ExitCode::SUCCESS;
     }
     let entries: Vec<LibraryEntry> = lowered
@@ -221,7 +237,10 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     let source = match codegen::rust::emit_library(&entries) {
         Ok(s) => s,
         Err(e) => {
-            let _ = writeln!(out, "nrnivmodl-rs: internal error: {e} (a bug in nrnivmodl-rs; please report it)");
+            let _ = writeln!(
+                out,
+                "nrnivmodl-rs: internal error: {e} (a bug in nrnivmodl-rs; please report it)"
+            );
             return ExitCode::from(1);
         }
     };
@@ -235,7 +254,12 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         if let Err(e) = std::fs::write(&path, &source) {
             return usage(format!("{}: cannot write: {e}", path.display()));
         }
-        let _ = writeln!(out, "wrote {} ({} bytes); not compiled (--emit rust)", path.display(), source.len());
+        let _ = writeln!(
+            out,
+            "wrote {} ({} bytes); not compiled (--emit rust)",
+            path.display(),
+            source.len()
+        );
         return ExitCode::SUCCESS;
     }
     let lib = arch.join(runtime::library_file_name());
@@ -259,7 +283,10 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     };
     let key = format!(
         "{:016x}",
-        fnv1a(version.as_bytes(), fnv1a(source.as_bytes(), 0xcbf2_9ce4_8422_2325))
+        fnv1a(
+            version.as_bytes(),
+            fnv1a(source.as_bytes(), 0xcbf2_9ce4_8422_2325)
+        )
     );
     if lib.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == key) {
         let _ = writeln!(
@@ -279,15 +306,36 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     if let Err(e) = std::fs::write(&src_path, &source) {
         return usage(format!("{}: cannot write: {e}", src_path.display()));
     }
-    let _ = writeln!(out, "  rustc (opt-level 3): {} mechanism(s) → {}", lowered.len(), lib.display());
+    let _ = writeln!(
+        out,
+        "  rustc (opt-level 3): {} mechanism(s) → {}",
+        lowered.len(),
+        lib.display()
+    );
     let _ = out.flush();
     let t1 = Instant::now();
     let mut cmd = Command::new(&rustc);
-    cmd.args(["--edition", "2021", "--crate-type", "cdylib", "--crate-name", "nrnmech"])
-        .args(["-C", "opt-level=3", "-C", "panic=abort", "-C", "debuginfo=0", "-C", "strip=symbols"])
-        .arg("-o")
-        .arg(&tmp_lib)
-        .arg(&src_path);
+    cmd.args([
+        "--edition",
+        "2021",
+        "--crate-type",
+        "cdylib",
+        "--crate-name",
+        "nrnmech",
+    ])
+    .args([
+        "-C",
+        "opt-level=3",
+        "-C",
+        "panic=abort",
+        "-C",
+        "debuginfo=0",
+        "-C",
+        "strip=symbols",
+    ])
+    .arg("-o")
+    .arg(&tmp_lib)
+    .arg(&src_path);
     if let Some(j) = args.jobs {
         cmd.arg("-C").arg(format!("codegen-units={}", j.max(1)));
     }

@@ -17,7 +17,12 @@ use std::process::ExitCode;
 
 /// NMODL compiler for the nrnivmodl-rs simulator.
 #[derive(Debug, Parser)]
-#[command(name = "nrnivmodl-rs", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "nrnivmodl-rs",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -31,7 +31,8 @@ fn builtin_mods(dir: &Path) {
 }
 
 fn library(dir: &Path) -> PathBuf {
-    dir.join(runtime::arch_dir()).join(runtime::library_file_name())
+    dir.join(runtime::arch_dir())
+        .join(runtime::library_file_name())
 }
 
 /// NEURON's tutorial model (tests/data/neuron/demo.json) on `m`.
@@ -46,22 +47,38 @@ fn demo(m: &mut Model) -> (Vec<f64>, Vec<f64>) {
         m.set_point(s, "dur", 0.5).unwrap();
         m.set_point(s, "amp", 50.0).unwrap();
     }
-    let nc = m.netcon(NetSource::Voltage(soma, 0.5), None, 10.0, 1.0, &[0.0]).unwrap();
+    let nc = m
+        .netcon(NetSource::Voltage(soma, 0.5), None, 10.0, 1.0, &[0.0])
+        .unwrap();
     let v = m.record(Probe::V(soma, 0.5), Sampling::EveryStep).unwrap();
     m.finitialize(-65.0).unwrap();
     for _ in 0..1980 {
         m.fadvance().unwrap();
     }
-    (m.recorded(v).unwrap().to_vec(), m.spikes(nc).unwrap().to_vec())
+    (
+        m.recorded(v).unwrap().to_vec(),
+        m.spikes(nc).unwrap().to_vec(),
+    )
 }
 
 fn neuron_demo() -> (Vec<f64>, Vec<f64>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/neuron/demo.json");
-    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let floats = |v: &serde_json::Value| -> Vec<f64> {
-        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
     };
-    let spikes = d["spikes"].as_object().unwrap().values().next().map(floats).unwrap();
+    let spikes = d["spikes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .map(floats)
+        .unwrap();
     (floats(&d["traces"]["soma(0.5).v"]), spikes)
 }
 
@@ -85,7 +102,11 @@ fn built_library_loads_and_matches_neuron_and_the_jit() {
 
     let (v_nrn, spikes_nrn) = neuron_demo();
     assert_eq!(v_aot.len(), v_nrn.len());
-    let max_dv = v_aot.iter().zip(&v_nrn).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let max_dv = v_aot
+        .iter()
+        .zip(&v_nrn)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(max_dv <= 1e-6, "AOT vs NEURON: max |dV| {max_dv}");
     assert_eq!(spikes_aot.len(), spikes_nrn.len());
     for (a, b) in spikes_aot.iter().zip(&spikes_nrn) {
@@ -96,7 +117,10 @@ fn built_library_loads_and_matches_neuron_and_the_jit() {
     let mut jit = mechanisms::new_model().unwrap();
     let (v_jit, _) = demo(&mut jit);
     for (a, b) in v_aot.iter().zip(&v_jit) {
-        assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "AOT {a} vs JIT {b}");
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+            "AOT {a} vs JIT {b}"
+        );
     }
 }
 
@@ -106,10 +130,17 @@ fn an_unchanged_folder_is_up_to_date_and_other_modes_write_nothing_else() {
     builtin_mods(dir.path());
     let (code, text) = run_in(dir.path(), &["--jit-only"]);
     assert_eq!(code, 0, "{text}");
-    assert!(!dir.path().join(runtime::arch_dir()).exists(), "--jit-only wrote files");
+    assert!(
+        !dir.path().join(runtime::arch_dir()).exists(),
+        "--jit-only wrote files"
+    );
     let (code, text) = run_in(dir.path(), &["--emit", "rust"]);
     assert_eq!(code, 0, "{text}");
-    assert!(dir.path().join(runtime::arch_dir()).join("nrnmech.rs").is_file());
+    assert!(dir
+        .path()
+        .join(runtime::arch_dir())
+        .join("nrnmech.rs")
+        .is_file());
     assert!(!library(dir.path()).exists());
     let (code, text) = run_in(dir.path(), &[]);
     assert_eq!(code, 0, "{text}");
@@ -142,5 +173,8 @@ fn a_library_nrnivmodl_rs_did_not_build_is_left_alone() {
     let (code, text) = run_in(dir.path(), &[]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("not built by nrnivmodl-rs"), "{text}");
-    assert_eq!(std::fs::read(library(dir.path())).unwrap(), b"built by NEURON's nrnivmodl");
+    assert_eq!(
+        std::fs::read(library(dir.path())).unwrap(),
+        b"built by NEURON's nrnivmodl"
+    );
 }

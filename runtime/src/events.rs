@@ -281,7 +281,10 @@ impl Model {
     /// the same source, as in NEURON); `None` for a NetCon without a
     /// source.
     pub fn netcon_threshold(&self, id: NetConId) -> Result<Option<f64>> {
-        Ok(self.nc(id)?.presyn.map(|p| self.events.presyns[p].threshold))
+        Ok(self
+            .nc(id)?
+            .presyn
+            .map(|p| self.events.presyns[p].threshold))
     }
 
     /// Sets the threshold of a NetCon's source (NEURON's

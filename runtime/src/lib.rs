@@ -54,4 +54,7 @@ pub mod plugin;
 pub use error::{Error, Result};
 pub use events::{NetConId, NetSource};
 pub use mechanism::{FieldSpec, IonUse, KeepAlive, MechKind, MechanismSpec};
-pub use model::{arch_dir, library_file_name, LibraryInfo, Model, PhaseTimes, PointId, PointerTarget, Probe, RecordId, Sampling, SectionId};
+pub use model::{
+    arch_dir, library_file_name, LibraryInfo, Model, PhaseTimes, PointId, PointerTarget, Probe,
+    RecordId, Sampling, SectionId,
+};

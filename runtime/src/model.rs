@@ -21,8 +21,8 @@ use crate::{Error, Result};
 mod group;
 mod libraries;
 
-pub use libraries::{arch_dir, library_file_name, LibraryInfo};
 pub use group::PhaseTimes;
+pub use libraries::{arch_dir, library_file_name, LibraryInfo};
 
 /// A generational handle to a section. A handle to a deleted section is
 /// rejected with [`Error::StaleHandle`].
@@ -467,7 +467,10 @@ impl Model {
         let id = self.mechs.len();
         self.mech_by_name.insert(spec.key(), id);
         if spec.library.is_some() {
-            self.lib_names.entry(spec.name.clone()).or_default().push(id);
+            self.lib_names
+                .entry(spec.name.clone())
+                .or_default()
+                .push(id);
         }
         self.mechs.push(MechStore::new(spec, ion_types));
         self.comp.pointers.push(plugin::PointerTable::default());

@@ -838,7 +838,10 @@ impl std::fmt::Debug for LoadedLibrary {
         f.debug_struct("LoadedLibrary")
             .field("path", &self.path)
             .field("hash", &format_args!("{:016x}", self.hash))
-            .field("mechanisms", &self.specs.iter().map(|s| &s.name).collect::<Vec<_>>())
+            .field(
+                "mechanisms",
+                &self.specs.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -890,11 +893,11 @@ pub fn open_library(path: &std::path::Path) -> Result<std::sync::Arc<LoadedLibra
     {
         return Ok(lib);
     }
-    let ext = canonical.extension().and_then(|e| e.to_str()).unwrap_or("so");
-    let copy = std::env::temp_dir().join(format!(
-        "nrnrs-{}-{hash:016x}.{ext}",
-        std::process::id()
-    ));
+    let ext = canonical
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("so");
+    let copy = std::env::temp_dir().join(format!("nrnrs-{}-{hash:016x}.{ext}", std::process::id()));
     std::fs::write(&copy, &bytes).map_err(|e| err(format!("cannot make a private copy: {e}")))?;
     let remove_copy = |e: Error| {
         let _ = std::fs::remove_file(&copy);
@@ -953,7 +956,10 @@ mod tests {
         let f = dir.join("libnotalib.so");
         std::fs::write(&f, b"this is not an ELF file").unwrap();
         let e = open_library(&f).unwrap_err();
-        assert!(e.to_string().contains("not a loadable shared library"), "{e}");
+        assert!(
+            e.to_string().contains("not a loadable shared library"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -351,8 +351,12 @@ pub fn build_model(
             .and_then(|t| t.split_once('('))
             .and_then(|(sec, x)| Some((*secs.get(sec)?, x.parse::<f64>().ok()?)))
             .ok_or_else(|| format!("pointer target {} is not `<sec>(<x>).v`", link.target))?;
-        m.set_pointer(*pid, &link.pointer, runtime::PointerTarget::V(target.0, target.1))
-            .map_err(|e| format!("setpointer {}.{}: {e}", link.point, link.pointer))?;
+        m.set_pointer(
+            *pid,
+            &link.pointer,
+            runtime::PointerTarget::V(target.0, target.1),
+        )
+        .map_err(|e| format!("setpointer {}.{}: {e}", link.point, link.pointer))?;
     }
     Ok(BuiltModel {
         model: m,
@@ -495,7 +499,10 @@ pub fn build_and_run(
 ) -> Result<RunResult, String> {
     let ctx = |e: String| format!("{}: {e}", reference.protocol);
     let mut b = build_model(reference, setup).map_err(ctx)?;
-    let sim = reference.simulation.as_ref().expect("build_model checked it");
+    let sim = reference
+        .simulation
+        .as_ref()
+        .expect("build_model checked it");
     if options.nthread > 1 {
         b.model
             .set_nthread(options.nthread)
@@ -557,9 +564,14 @@ pub fn build_and_run(
             }
         }
     }
-    let sample = |b: &mut BuiltModel, sampled: &mut Vec<(String, runtime::PointId, String, TraceKind, Vec<f64>)>| -> Result<(), String> {
+    let sample = |b: &mut BuiltModel,
+                  sampled: &mut Vec<(String, runtime::PointId, String, TraceKind, Vec<f64>)>|
+     -> Result<(), String> {
         for (name, pid, var, _, values) in sampled.iter_mut() {
-            let v = b.model.get_point(*pid, var).map_err(|e| ctx(format!("{name}: {e}")))?;
+            let v = b
+                .model
+                .get_point(*pid, var)
+                .map_err(|e| ctx(format!("{name}: {e}")))?;
             values.push(v);
         }
         Ok(())

@@ -52,15 +52,19 @@ fn every_corpus_file_matches_neuron_or_is_rejected_with_a_location() {
             CorpusOutcome::Matches(_) | CorpusOutcome::NoReference(_) => {}
             // A rejection must name file:line:col.
             CorpusOutcome::Rejected(msg) => {
-                let located = msg
-                    .split(": ")
-                    .next()
-                    .is_some_and(|loc| loc.matches(':').count() >= 2 && loc.ends_with(|c: char| c.is_ascii_digit()));
+                let located = msg.split(": ").next().is_some_and(|loc| {
+                    loc.matches(':').count() >= 2 && loc.ends_with(|c: char| c.is_ascii_digit())
+                });
                 if !located {
-                    bad.push(format!("{}: rejected without a location: {msg}", case.mod_file));
+                    bad.push(format!(
+                        "{}: rejected without a location: {msg}",
+                        case.mod_file
+                    ));
                 }
             }
-            CorpusOutcome::Differs(c) => bad.push(format!("{}: differs from NEURON:\n{c}", case.mod_file)),
+            CorpusOutcome::Differs(c) => {
+                bad.push(format!("{}: differs from NEURON:\n{c}", case.mod_file))
+            }
             CorpusOutcome::RunFailed(e) => bad.push(format!("{}: run failed: {e}", case.mod_file)),
         }
     }

@@ -4,7 +4,7 @@
 use nmodl_frontend::ast::{BaPhase, BaWhen, Stmt, StmtKind};
 use nmodl_frontend::diagnostic::Diagnostic;
 use nmodl_frontend::model::{
-    Method, MechanismKind, Solve, SolveBlockKind, SolveTarget, SymbolId, SymbolKind,
+    MechanismKind, Method, Solve, SolveBlockKind, SolveTarget, SymbolId, SymbolKind,
 };
 
 use super::sym::{emit, Sym, Var};
@@ -101,7 +101,10 @@ impl<'a> Lower<'a> {
         for w in &self.watches {
             let zero = body.constant(0.0);
             out.push(Statement::Store {
-                place: Place::Field { field: w.state, index: None },
+                place: Place::Field {
+                    field: w.state,
+                    index: None,
+                },
                 value: zero,
             });
         }
@@ -117,7 +120,8 @@ impl<'a> Lower<'a> {
             let n = self.sym(st).array_len.unwrap_or(1).max(1);
             for k in 0..n {
                 let index = self.sym(st).array_len.map(|_| body.constant(k as f64));
-                let src = self.storage_var(x0, None, self.sym(st).span.unwrap_or(super::m_span(m)))?;
+                let src =
+                    self.storage_var(x0, None, self.sym(st).span.unwrap_or(super::m_span(m)))?;
                 let value = emit(&src, &mut body);
                 out.push(Statement::Store {
                     place: Place::Field { field: f, index },
@@ -151,7 +155,10 @@ impl<'a> Lower<'a> {
         } else if let Some(i) = self.mech.callables.iter().position(|c| c.name == name) {
             SolveTarget::Procedure(i)
         } else {
-            return Err(unsupported(s.span, format!("SOLVE of unknown block `{name}`")));
+            return Err(unsupported(
+                s.span,
+                format!("SOLVE of unknown block `{name}`"),
+            ));
         };
         let written = steadystate.as_ref().or(method.as_ref());
         let method = match (written, target) {
@@ -187,7 +194,12 @@ impl<'a> Lower<'a> {
                 }
             }
         }
-        for &id in self.mech.nonspecific_currents.iter().chain(&self.mech.electrode_currents) {
+        for &id in self
+            .mech
+            .nonspecific_currents
+            .iter()
+            .chain(&self.mech.electrode_currents)
+        {
             if !v.iter().any(|(x, _)| *x == id) {
                 v.push((id, None));
             }
@@ -212,7 +224,9 @@ impl<'a> Lower<'a> {
         if currents.is_empty() || self.mech.kind == MechanismKind::ArtificialCell {
             return Ok(());
         }
-        let Some(vf) = self.v_field else { return Ok(()) };
+        let Some(vf) = self.v_field else {
+            return Ok(());
+        };
         let point = self.mech.kind == MechanismKind::PointProcess;
         let electrode = !self.mech.electrode_currents.is_empty();
         let stmts = self.breakpoint_stmts();
@@ -222,8 +236,14 @@ impl<'a> Lower<'a> {
         self.load_ions(&mut body, &mut out);
         let vloc = body.local("#vnode", Type::F64);
         let nv = body.load(Place::NodeV);
-        out.push(Statement::Assign { local: vloc, value: nv });
-        let vplace = || Place::Field { field: vf, index: None };
+        out.push(Statement::Assign {
+            local: vloc,
+            value: nv,
+        });
+        let vplace = || Place::Field {
+            field: vf,
+            index: None,
+        };
         let sum = |this: &Self, body: &mut Body| -> Res<Sym> {
             let mut s = Sym::Num(0.0);
             for (id, _) in &currents {
@@ -238,13 +258,19 @@ impl<'a> Lower<'a> {
             &Sym::bin(B::Add, Sym::Var(Var::Local(vloc)), Sym::Num(0.001)),
             &mut body,
         );
-        out.push(Statement::Store { place: vplace(), value: vp });
+        out.push(Statement::Store {
+            place: vplace(),
+            value: vp,
+        });
         for s in &stmts {
             self.stmt(&mut sc, &mut body, s, &mut out)?;
         }
         let g = body.local("#g", Type::F64);
         let gv = emit(&sum(self, &mut body)?, &mut body);
-        out.push(Statement::Assign { local: g, value: gv });
+        out.push(Statement::Assign {
+            local: g,
+            value: gv,
+        });
         let mut dion: Vec<(Handle<Local>, Sym, Handle<IonDecl>)> = Vec::new();
         for (id, ion) in &currents {
             if let Some(ion) = ion {
@@ -257,13 +283,19 @@ impl<'a> Lower<'a> {
         }
         // I(v)
         let vv = body.read(vloc);
-        out.push(Statement::Store { place: vplace(), value: vv });
+        out.push(Statement::Store {
+            place: vplace(),
+            value: vv,
+        });
         for s in &stmts {
             self.stmt(&mut sc, &mut body, s, &mut out)?;
         }
         let rhs = body.local("#rhs", Type::F64);
         let rv = emit(&sum(self, &mut body)?, &mut body);
-        out.push(Statement::Assign { local: rhs, value: rv });
+        out.push(Statement::Assign {
+            local: rhs,
+            value: rv,
+        });
         let area = || Sym::Var(Var::NodeArea);
         for (l, c, ion) in &dion {
             // (di - i)/.001 [* 1.e2/area]
@@ -275,7 +307,13 @@ impl<'a> Lower<'a> {
             if point {
                 x = Sym::bin(B::Div, Sym::bin(B::Mul, x, Sym::Num(1.0e2)), area());
             }
-            self.accumulate(&mut body, AccumTarget::IonDcurDv(*ion), AccumOp::Add, x, &mut out);
+            self.accumulate(
+                &mut body,
+                AccumTarget::IonDcurDv(*ion),
+                AccumOp::Add,
+                x,
+                &mut out,
+            );
         }
         let gnew = emit(
             &Sym::bin(
@@ -285,18 +323,30 @@ impl<'a> Lower<'a> {
             ),
             &mut body,
         );
-        out.push(Statement::Assign { local: g, value: gnew });
+        out.push(Statement::Assign {
+            local: g,
+            value: gnew,
+        });
         for (_, c, ion) in &dion {
             let mut x = c.clone();
             if point {
                 x = Sym::bin(B::Div, Sym::bin(B::Mul, x, Sym::Num(1.0e2)), area());
             }
-            self.accumulate(&mut body, AccumTarget::IonCur(*ion), AccumOp::Add, x, &mut out);
+            self.accumulate(
+                &mut body,
+                AccumTarget::IonCur(*ion),
+                AccumOp::Add,
+                x,
+                &mut out,
+            );
         }
         if point {
             let mfact = || Sym::bin(B::Div, Sym::Num(1.0e2), area());
             for l in [g, rhs] {
-                let value = emit(&Sym::bin(B::Mul, Sym::Var(Var::Local(l)), mfact()), &mut body);
+                let value = emit(
+                    &Sym::bin(B::Mul, Sym::Var(Var::Local(l)), mfact()),
+                    &mut body,
+                );
                 out.push(Statement::Assign { local: l, value });
             }
         }
@@ -305,8 +355,20 @@ impl<'a> Lower<'a> {
         } else {
             (AccumOp::Sub, AccumOp::Add)
         };
-        self.accumulate(&mut body, AccumTarget::NodeRhs, rop, Sym::Var(Var::Local(rhs)), &mut out);
-        self.accumulate(&mut body, AccumTarget::NodeD, dop, Sym::Var(Var::Local(g)), &mut out);
+        self.accumulate(
+            &mut body,
+            AccumTarget::NodeRhs,
+            rop,
+            Sym::Var(Var::Local(rhs)),
+            &mut out,
+        );
+        self.accumulate(
+            &mut body,
+            AccumTarget::NodeD,
+            dop,
+            Sym::Var(Var::Local(g)),
+            &mut out,
+        );
         body.block = out;
         self.push_kernel(Phase::Cur, body);
         Ok(())
@@ -421,7 +483,11 @@ impl<'a> Lower<'a> {
                     let new = Sym::bin(
                         B::Add,
                         Sym::Var(e.x.clone()),
-                        Sym::bin(B::Mul, Sym::Var(Var::Env(EnvVar::Dt)), Sym::Var(e.d.clone())),
+                        Sym::bin(
+                            B::Mul,
+                            Sym::Var(Var::Env(EnvVar::Dt)),
+                            Sym::Var(e.d.clone()),
+                        ),
                     );
                     let place = e.x.place(body).expect("field");
                     let value = emit(&new, body);
@@ -442,7 +508,11 @@ impl<'a> Lower<'a> {
             }
             (_, m) => Err(unsupported(
                 solve.span,
-                format!("METHOD {} for a {} block is not supported yet", m.name(), block.kind.keyword()),
+                format!(
+                    "METHOD {} for a {} block is not supported yet",
+                    m.name(),
+                    block.kind.keyword()
+                ),
             )),
         }
     }
@@ -478,7 +548,13 @@ impl<'a> Lower<'a> {
                 .map(|(h, _)| h);
             let jac = match existing {
                 Some(h) => h,
-                None => self.add_field(&jname, "", runtime::abi::FIELD_INTERNAL, (n * n).max(1) as u32, 0.0),
+                None => self.add_field(
+                    &jname,
+                    "",
+                    runtime::abi::FIELD_INTERNAL,
+                    (n * n).max(1) as u32,
+                    0.0,
+                ),
             };
             sc.jacobian = Some(jac);
             sc.kinetic_rows = elems.iter().map(|e| e.x.clone()).collect();
@@ -513,7 +589,11 @@ impl<'a> Lower<'a> {
     /// delivers it too).
     fn watch_checks(&mut self, sc: &mut Scope, body: &mut Body, out: &mut Block) -> Res<()> {
         for k in 0..self.watches.len() {
-            let (state, flag, cond) = (self.watches[k].state, self.watches[k].flag, self.watches[k].cond);
+            let (state, flag, cond) = (
+                self.watches[k].state,
+                self.watches[k].flag,
+                self.watches[k].cond,
+            );
             let st = || Sym::Var(Var::Field(state, None));
             let c = body.local("#wc", Type::Bool);
             let cv = self.expr(sc, body, cond)?.as_bool();
@@ -521,7 +601,11 @@ impl<'a> Lower<'a> {
             let value = emit(&cv, body);
             armed.push(Statement::Assign { local: c, value });
             let fire = emit(
-                &Sym::bin(B::And, Sym::Var(Var::Local(c)), Sym::bin(B::Eq, st(), Sym::Num(1.0))),
+                &Sym::bin(
+                    B::And,
+                    Sym::Var(Var::Local(c)),
+                    Sym::bin(B::Eq, st(), Sym::Num(1.0)),
+                ),
                 body,
             );
             let delay = body.constant(0.0);
@@ -540,7 +624,10 @@ impl<'a> Lower<'a> {
                 body,
             );
             armed.push(Statement::Store {
-                place: Place::Field { field: state, index: None },
+                place: Place::Field {
+                    field: state,
+                    index: None,
+                },
                 value,
             });
             let on = emit(&Sym::bin(B::Ne, st(), Sym::Num(0.0)), body);
@@ -557,7 +644,9 @@ impl<'a> Lower<'a> {
     // NET_RECEIVE
 
     fn net_receive_kernels(&mut self) -> Res<()> {
-        let Some(nr) = &self.mech.net_receive else { return Ok(()) };
+        let Some(nr) = &self.mech.net_receive else {
+            return Ok(());
+        };
         let scope = |this: &Self| {
             let mut sc = this.kernel_scope();
             sc.event = true;
@@ -597,21 +686,25 @@ impl<'a> Lower<'a> {
 
     fn before_after_kernels(&mut self) -> Res<()> {
         for ba in &self.mech.before_after {
-            let phase = match (ba.when, ba.phase) {
-                (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
-                (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
-                (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
-                (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
-                (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
-                (w, p) => {
-                    return Err(unsupported(
+            let phase =
+                match (ba.when, ba.phase) {
+                    (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
+                    (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
+                    (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
+                    (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
+                    (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
+                    (w, p) => return Err(unsupported(
                         ba.body.span,
-                        format!("{w:?} {p:?} blocks are not supported (NEURON has no such hook either)"),
-                    ))
-                }
-            };
+                        format!(
+                            "{w:?} {p:?} blocks are not supported (NEURON has no such hook either)"
+                        ),
+                    )),
+                };
             if self.module.kernel(phase).is_some() {
-                return Err(unsupported(ba.body.span, "a second block for the same BEFORE/AFTER hook"));
+                return Err(unsupported(
+                    ba.body.span,
+                    "a second block for the same BEFORE/AFTER hook",
+                ));
             }
             let mut sc = self.kernel_scope();
             let mut body = Body::default();

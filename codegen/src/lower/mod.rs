@@ -54,8 +54,8 @@ use nmodl_frontend::source::Span;
 use runtime::{abi, FieldSpec, IonUse, MechKind, MechanismSpec};
 
 use crate::ir::{
-    AccumOp, Block, Body, EnvVar, FieldDecl, Function, GlobalDecl, Handle, IonDecl, IonVar,
-    Local, LocalArray, MathFn, Module, PointerDecl, Statement, Type, UnaryOp,
+    AccumOp, Block, Body, EnvVar, FieldDecl, Function, GlobalDecl, Handle, IonDecl, IonVar, Local,
+    LocalArray, MathFn, Module, PointerDecl, Statement, Type, UnaryOp,
 };
 use sym::{emit, Sym, Var};
 
@@ -218,7 +218,10 @@ pub fn lower(mech: &Mechanism) -> Result<Lowered, Vec<Diagnostic>> {
             if l.net_event_used {
                 l.spec.flags |= abi::MECH_HAS_NET_EVENT;
             }
-            l.spec.n_weights = mech.net_receive.as_ref().map_or(0, |nr| nr.params.len() as u32);
+            l.spec.n_weights = mech
+                .net_receive
+                .as_ref()
+                .map_or(0, |nr| nr.params.len() as u32);
             Ok(Lowered {
                 module: l.module,
                 spec: l.spec,
@@ -314,7 +317,14 @@ impl<'a> Lower<'a> {
     // -----------------------------------------------------------------
     // Layout
 
-    fn add_field(&mut self, name: &str, units: &str, kind: u32, len: u32, default: f64) -> Handle<FieldDecl> {
+    fn add_field(
+        &mut self,
+        name: &str,
+        units: &str,
+        kind: u32,
+        len: u32,
+        default: f64,
+    ) -> Handle<FieldDecl> {
         self.spec.fields.push(FieldSpec {
             name: name.to_string(),
             units: units.to_string(),
@@ -328,7 +338,13 @@ impl<'a> Lower<'a> {
         })
     }
 
-    fn add_global(&mut self, name: &str, units: &str, len: u32, default: f64) -> Handle<GlobalDecl> {
+    fn add_global(
+        &mut self,
+        name: &str,
+        units: &str,
+        len: u32,
+        default: f64,
+    ) -> Handle<GlobalDecl> {
         self.spec.globals.push(FieldSpec {
             name: name.to_string(),
             units: units.to_string(),
@@ -474,7 +490,8 @@ impl<'a> Lower<'a> {
             for w in items {
                 let k = self.watches.len();
                 let state = self.add_field(&format!("#watch{k}"), "", abi::FIELD_INTERNAL, 1, 0.0);
-                let flag = self.add_field(&format!("#watchflag{k}"), "", abi::FIELD_INTERNAL, 1, 0.0);
+                let flag =
+                    self.add_field(&format!("#watchflag{k}"), "", abi::FIELD_INTERNAL, 1, 0.0);
                 self.watches.push(Watch {
                     span: w.span,
                     cond: &w.cond,
@@ -500,7 +517,10 @@ impl<'a> Lower<'a> {
     fn storage_var(&self, id: SymbolId, index: Option<Sym>, span: Span) -> Res<Sym> {
         let s = self.sym(id);
         let st = self.storage.get(&id).ok_or_else(|| {
-            unsupported(span, format!("`{}` cannot be used here by the code generator", s.name))
+            unsupported(
+                span,
+                format!("`{}` cannot be used here by the code generator", s.name),
+            )
         })?;
         let idx = index.map(Box::new);
         Ok(match st {
@@ -625,7 +645,11 @@ impl<'a> Lower<'a> {
         match &s.kind {
             SymbolKind::Argument if s.owner.is_some() => Err(unsupported(
                 ident.span,
-                format!("the argument `{}` of {} cannot be used here", s.name, s.owner.as_deref().unwrap_or("a block")),
+                format!(
+                    "the argument `{}` of {} cannot be used here",
+                    s.name,
+                    s.owner.as_deref().unwrap_or("a block")
+                ),
             )),
             SymbolKind::Local if s.owner.is_some() => {
                 // A LOCAL used before (or without) its declaration statement
@@ -633,7 +657,8 @@ impl<'a> Lower<'a> {
                 if let Some(n) = s.array_len {
                     let a = body.array(&s.name, n.max(1) as u32);
                     sc.arrays.insert(id, a);
-                    let i = idx.ok_or_else(|| unsupported(ident.span, "a LOCAL array needs an index"))?;
+                    let i =
+                        idx.ok_or_else(|| unsupported(ident.span, "a LOCAL array needs an index"))?;
                     return Ok(Sym::Var(Var::LocalArray(a, Box::new(i))));
                 }
                 let l = body.local(&s.name, Type::F64);
@@ -645,7 +670,11 @@ impl<'a> Lower<'a> {
                     unsupported(ident.span, "f_flux / b_flux outside a KINETIC block")
                 })?;
                 Ok(Sym::Var(Var::Local(
-                    if s.kind == SymbolKind::Builtin(Builtin::FFlux) { f } else { b },
+                    if s.kind == SymbolKind::Builtin(Builtin::FFlux) {
+                        f
+                    } else {
+                        b
+                    },
                 )))
             }
             _ => self.storage_var(id, idx, ident.span),
@@ -656,15 +685,18 @@ impl<'a> Lower<'a> {
     // Expressions
 
     fn expr(&mut self, sc: &mut Scope, body: &mut Body, e: &Expr) -> Res<Sym> {
-        use ast::BinaryOp as A;
         use crate::ir::BinaryOp as B;
+        use ast::BinaryOp as A;
         Ok(match &e.kind {
             ExprKind::Number(x) => Sym::Num(*x),
             ExprKind::Paren(inner) => self.expr(sc, body, inner)?,
             ExprKind::Name(id) => self.var_of(sc, body, id, None)?,
             ExprKind::Indexed(id, index) => self.var_of(sc, body, id, Some(index))?,
             ExprKind::String(_) => {
-                return Err(unsupported(e.span, "a string can only be a printf argument"))
+                return Err(unsupported(
+                    e.span,
+                    "a string can only be a printf argument",
+                ))
             }
             ExprKind::Unary(op, a) => {
                 let a = self.expr(sc, body, a)?;
@@ -725,7 +757,10 @@ impl<'a> Lower<'a> {
                 let a = self.args(sc, body, args)?;
                 if matches!(s.kind, SymbolKind::Procedure { .. }) {
                     // A PROCEDURE used as a value: nocmodl returns 0 after the call.
-                    return Err(unsupported(span, format!("PROCEDURE `{}` has no value", s.name)));
+                    return Err(unsupported(
+                        span,
+                        format!("PROCEDURE `{}` has no value", s.name),
+                    ));
                 }
                 Ok(Sym::Call(f, a))
             }
@@ -734,22 +769,35 @@ impl<'a> Lower<'a> {
                 let n = name.name.as_str();
                 if let Some(f) = MathFn::from_name(n) {
                     if a.len() != f.arity() {
-                        return Err(unsupported(span, format!("`{n}` takes {} argument(s)", f.arity())));
+                        return Err(unsupported(
+                            span,
+                            format!("`{n}` takes {} argument(s)", f.arity()),
+                        ));
                     }
                     return Ok(Sym::Math(f, a));
                 }
                 let one = |a: &Vec<Sym>| -> Res<Sym> {
-                    a.first().cloned().ok_or_else(|| unsupported(span, format!("`{n}` needs an argument")))
+                    a.first()
+                        .cloned()
+                        .ok_or_else(|| unsupported(span, format!("`{n}` needs an argument")))
                 };
                 Ok(match n {
                     "scop_random" | "random_uniform" if a.is_empty() => Sym::Random,
                     // exprand(mean) = -mean * ln(1 - u), u uniform in [0, 1).
                     "exprand" | "random_negexp" => Sym::bin(
                         crate::ir::BinaryOp::Mul,
-                        Sym::neg(if n == "random_negexp" && a.is_empty() { Sym::Num(1.0) } else { one(&a)? }),
+                        Sym::neg(if n == "random_negexp" && a.is_empty() {
+                            Sym::Num(1.0)
+                        } else {
+                            one(&a)?
+                        }),
                         Sym::Math(
                             MathFn::Log,
-                            vec![Sym::bin(crate::ir::BinaryOp::Sub, Sym::Num(1.0), Sym::Random)],
+                            vec![Sym::bin(
+                                crate::ir::BinaryOp::Sub,
+                                Sym::Num(1.0),
+                                Sym::Random,
+                            )],
                         ),
                     ),
                     // normrand(mean, sd): Box–Muller on two uniform deviates.
@@ -800,12 +848,16 @@ impl<'a> Lower<'a> {
                         return Err(Diagnostic::error(
                             codes::UNKNOWN_FUNCTION,
                             span,
-                            format!("the built-in function `{n}` is not supported by nrnivmodl-rs yet"),
+                            format!(
+                                "the built-in function `{n}` is not supported by nrnivmodl-rs yet"
+                            ),
                         ))
                     }
                 })
             }
-            SymbolKind::FunctionTable { .. } => Err(unsupported(span, "FUNCTION_TABLE is not supported yet")),
+            SymbolKind::FunctionTable { .. } => {
+                Err(unsupported(span, "FUNCTION_TABLE is not supported yet"))
+            }
             SymbolKind::VerbatimName => Err(unsupported(
                 span,
                 format!("`{}` is defined only in VERBATIM C code", s.name),
@@ -825,13 +877,26 @@ impl<'a> Lower<'a> {
         Ok(out)
     }
 
-    fn assign(&mut self, body: &mut Body, target: Sym, value: Sym, span: Span, out: &mut Block) -> Res<()> {
+    fn assign(
+        &mut self,
+        body: &mut Body,
+        target: Sym,
+        value: Sym,
+        span: Span,
+        out: &mut Block,
+    ) -> Res<()> {
         match target {
             Sym::Var(Var::Local(l)) => {
                 let value = emit(&value.as_f64(), body);
                 out.push(Statement::Assign { local: l, value });
             }
-            Sym::Var(v @ (Var::Field(..) | Var::Global(..) | Var::LocalArray(..) | Var::Pointer(_) | Var::Weight(_))) => {
+            Sym::Var(
+                v @ (Var::Field(..)
+                | Var::Global(..)
+                | Var::LocalArray(..)
+                | Var::Pointer(_)
+                | Var::Weight(_)),
+            ) => {
                 let place = v.place(body).expect("storable");
                 let value = emit(&value.as_f64(), body);
                 out.push(Statement::Store { place, value });
@@ -930,7 +995,12 @@ impl<'a> Lower<'a> {
                     None => 1.0,
                     Some(e) => match sym::simplify(self.expr(sc, body, e)?) {
                         Sym::Num(x) if x != 0.0 && x.is_finite() => x,
-                        _ => return Err(unsupported(e.span, "FROM … BY needs a nonzero constant step")),
+                        _ => {
+                            return Err(unsupported(
+                                e.span,
+                                "FROM … BY needs a nonzero constant step",
+                            ))
+                        }
                     },
                 };
                 let start = emit(&start, body);
@@ -971,7 +1041,10 @@ impl<'a> Lower<'a> {
                 rhs,
             } => {
                 if *order != 1 {
-                    return Err(unsupported(s.span, "second-order equations (x'') are not supported"));
+                    return Err(unsupported(
+                        s.span,
+                        "second-order equations (x'') are not supported",
+                    ));
                 }
                 self.diffeq(sc, body, state, index.as_ref(), rhs, s.span, out)?;
             }
@@ -984,10 +1057,16 @@ impl<'a> Lower<'a> {
             } => self.compartment(sc, body, index.as_ref(), volume, states, s.span)?,
             StmtKind::LinearEq { lhs, rhs } => {
                 if sc.mode() != Mode::Algebraic {
-                    return Err(unsupported(s.span, "a `~ … = …` equation outside LINEAR/NONLINEAR"));
+                    return Err(unsupported(
+                        s.span,
+                        "a `~ … = …` equation outside LINEAR/NONLINEAR",
+                    ));
                 }
                 let row = sc.equation_rows.get(sc.equations).cloned().ok_or_else(|| {
-                    unsupported(s.span, "more equations than unknowns in this LINEAR/NONLINEAR block")
+                    unsupported(
+                        s.span,
+                        "more equations than unknowns in this LINEAR/NONLINEAR block",
+                    )
                 })?;
                 sc.equations += 1;
                 let l = self.expr(sc, body, lhs)?.as_f64();
@@ -997,7 +1076,10 @@ impl<'a> Lower<'a> {
                 out.push(Statement::Store { place, value });
             }
             StmtKind::LongitudinalDiffusion { .. } => {
-                return Err(unsupported(s.span, "LONGITUDINAL_DIFFUSION is not supported yet"))
+                return Err(unsupported(
+                    s.span,
+                    "LONGITUDINAL_DIFFUSION is not supported yet",
+                ))
             }
             StmtKind::Watch(items) => {
                 if !sc.event {
@@ -1014,16 +1096,26 @@ impl<'a> Lower<'a> {
                     // only a later false → true change triggers (NEURON's
                     // WatchCondition::activate).
                     let c = self.expr(sc, body, &w.cond)?.as_bool();
-                    let armed = Sym::Select(Box::new(c), Box::new(Sym::Num(2.0)), Box::new(Sym::Num(1.0)));
+                    let armed = Sym::Select(
+                        Box::new(c),
+                        Box::new(Sym::Num(2.0)),
+                        Box::new(Sym::Num(1.0)),
+                    );
                     let value = emit(&armed, body);
                     out.push(Statement::Store {
-                        place: crate::ir::Place::Field { field: state, index: None },
+                        place: crate::ir::Place::Field {
+                            field: state,
+                            index: None,
+                        },
                         value,
                     });
                     let f = self.expr(sc, body, &w.flag)?.as_f64();
                     let value = emit(&f, body);
                     out.push(Statement::Store {
-                        place: crate::ir::Place::Field { field: flag, index: None },
+                        place: crate::ir::Place::Field {
+                            field: flag,
+                            index: None,
+                        },
                         value,
                     });
                 }
@@ -1060,7 +1152,10 @@ impl<'a> Lower<'a> {
             }
             (SymbolKind::BuiltinFunction, n @ ("net_send" | "net_event" | "net_move")) => {
                 if !sc.kernel {
-                    return Err(unsupported(e.span, format!("{n} in a FUNCTION or PROCEDURE is not supported")));
+                    return Err(unsupported(
+                        e.span,
+                        format!("{n} in a FUNCTION or PROCEDURE is not supported"),
+                    ));
                 }
                 let a = self.args(sc, body, args)?;
                 match (n, a.as_slice()) {
@@ -1079,19 +1174,31 @@ impl<'a> Lower<'a> {
                         let time = emit(t, body);
                         out.push(Statement::NetMove { time });
                     }
-                    _ => return Err(unsupported(e.span, format!("wrong number of arguments to {n}"))),
+                    _ => {
+                        return Err(unsupported(
+                            e.span,
+                            format!("wrong number of arguments to {n}"),
+                        ))
+                    }
                 }
             }
             (SymbolKind::BuiltinFunction, "set_seed" | "setseed") => {
                 let a = self.args(sc, body, args)?;
-                let seed = emit(a.first().ok_or_else(|| unsupported(e.span, "set_seed needs a seed"))?, body);
+                let seed = emit(
+                    a.first()
+                        .ok_or_else(|| unsupported(e.span, "set_seed needs a seed"))?,
+                    body,
+                );
                 out.push(Statement::SetSeed { seed });
             }
             (SymbolKind::BuiltinFunction, "printf" | "prterr") => {
                 self.warnings.push(Diagnostic::warning(
                     codes::IGNORED_CALL,
                     e.span,
-                    format!("`{}` output is not printed by nrnivmodl-rs kernels", name.name),
+                    format!(
+                        "`{}` output is not printed by nrnivmodl-rs kernels",
+                        name.name
+                    ),
                 ));
             }
             (SymbolKind::BuiltinFunction, "error" | "abort") => {
@@ -1145,9 +1252,8 @@ impl<'a> Lower<'a> {
     ) -> Res<()> {
         use crate::ir::BinaryOp as B;
         let (x, dvar) = self.state_vars(sc, body, state, index)?;
-        let dvar = dvar.ok_or_else(|| {
-            unsupported(state.span, format!("`{}` is not a STATE", state.name))
-        })?;
+        let dvar = dvar
+            .ok_or_else(|| unsupported(state.span, format!("`{}` is not a STATE", state.name)))?;
         let f = self.expr(sc, body, rhs)?.as_f64();
         match sc.mode() {
             Mode::Deriv => {
@@ -1196,7 +1302,10 @@ impl<'a> Lower<'a> {
                 self.assign(body, x, new, span, out)?;
             }
             Mode::Plain | Mode::Kinetic | Mode::Algebraic => {
-                return Err(unsupported(span, "a derivative equation outside a DERIVATIVE block"))
+                return Err(unsupported(
+                    span,
+                    "a derivative equation outside a DERIVATIVE block",
+                ))
             }
         }
         Ok(())
@@ -1217,14 +1326,22 @@ impl<'a> Lower<'a> {
         let (fl, bl) = match sc.flux {
             Some(p) => p,
             None => {
-                let p = (body.local("f_flux", Type::F64), body.local("b_flux", Type::F64));
+                let p = (
+                    body.local("f_flux", Type::F64),
+                    body.local("b_flux", Type::F64),
+                );
                 sc.flux = Some(p);
                 p
             }
         };
         // Mass action: f = kf * Π lhs^coef, b = kb * Π rhs^coef.
         type Species = Vec<(f64, Sym, Option<Var>)>;
-        let product = |this: &mut Self, sc: &mut Scope, body: &mut Body, k: Sym, terms: &[ast::ReactTerm]| -> Res<(Sym, Species)> {
+        let product = |this: &mut Self,
+                       sc: &mut Scope,
+                       body: &mut Body,
+                       k: Sym,
+                       terms: &[ast::ReactTerm]|
+         -> Res<(Sym, Species)> {
             let mut p = k;
             let mut species = Vec::new();
             for t in terms {
@@ -1254,10 +1371,19 @@ impl<'a> Lower<'a> {
                 let mut flux = rates[0].clone();
                 // The flux of a compartmentalised species is not scaled.
                 let fv = emit(&flux, body);
-                out.push(Statement::Assign { local: fl, value: fv });
+                out.push(Statement::Assign {
+                    local: fl,
+                    value: fv,
+                });
                 let zero = body.constant(0.0);
-                out.push(Statement::Assign { local: bl, value: zero });
-                for (_, _, d) in left.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d))) {
+                out.push(Statement::Assign {
+                    local: bl,
+                    value: zero,
+                });
+                for (_, _, d) in left
+                    .into_iter()
+                    .filter_map(|(c, x, d)| d.map(|d| (c, x, d)))
+                {
                     flux = Sym::Var(Var::Local(fl));
                     let place = d.place(body).expect("field");
                     let cur = Sym::Var(d.clone());
@@ -1291,12 +1417,21 @@ impl<'a> Lower<'a> {
                 out.push(Statement::Assign { local: k, value });
                 q
             };
-            (split(ffl, kf_local, body, out), split(bfl, kb_local, body, out))
+            (
+                split(ffl, kf_local, body, out),
+                split(bfl, kb_local, body, out),
+            )
         };
         let fv = emit(&ffl, body);
-        out.push(Statement::Assign { local: fl, value: fv });
+        out.push(Statement::Assign {
+            local: fl,
+            value: fv,
+        });
         let bv = emit(&bfl, body);
-        out.push(Statement::Assign { local: bl, value: bv });
+        out.push(Statement::Assign {
+            local: bl,
+            value: bv,
+        });
         let net = Sym::bin(B::Sub, Sym::Var(Var::Local(fl)), Sym::Var(Var::Local(bl)));
         // Analytic Jacobian of the mass-action fluxes (scopmath sparse).
         if let Some(jac) = sc.jacobian {
@@ -1346,7 +1481,8 @@ impl<'a> Lower<'a> {
                             j.clone(),
                         ));
                         let place = Var::Field(jac, Some(Box::new(idx)));
-                        let term = Sym::bin(B::Mul, Sym::Num(sign * coef), Sym::Var(Var::Local(dl)));
+                        let term =
+                            Sym::bin(B::Mul, Sym::Num(sign * coef), Sym::Var(Var::Local(dl)));
                         let value = emit(&Sym::bin(B::Add, Sym::Var(place.clone()), term), body);
                         let place = place.place(body).expect("field");
                         out.push(Statement::Store { place, value });
@@ -1354,16 +1490,34 @@ impl<'a> Lower<'a> {
                 }
             }
         }
-        let left = left.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
-        let right = right.into_iter().filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
+        let left = left
+            .into_iter()
+            .filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
+        let right = right
+            .into_iter()
+            .filter_map(|(c, x, d)| d.map(|d| (c, x, d)));
         for (coef, _, d) in left {
             let place = d.place(body).expect("field");
-            let value = emit(&Sym::bin(B::Sub, Sym::Var(d.clone()), Sym::bin(B::Mul, Sym::Num(coef), net.clone())), body);
+            let value = emit(
+                &Sym::bin(
+                    B::Sub,
+                    Sym::Var(d.clone()),
+                    Sym::bin(B::Mul, Sym::Num(coef), net.clone()),
+                ),
+                body,
+            );
             out.push(Statement::Store { place, value });
         }
         for (coef, _, d) in right {
             let place = d.place(body).expect("field");
-            let value = emit(&Sym::bin(B::Add, Sym::Var(d.clone()), Sym::bin(B::Mul, Sym::Num(coef), net.clone())), body);
+            let value = emit(
+                &Sym::bin(
+                    B::Add,
+                    Sym::Var(d.clone()),
+                    Sym::bin(B::Mul, Sym::Num(coef), net.clone()),
+                ),
+                body,
+            );
             out.push(Statement::Store { place, value });
         }
         Ok(())
@@ -1439,7 +1593,10 @@ impl<'a> Lower<'a> {
         if let Some(f) = self.v_field {
             let v = body.load(crate::ir::Place::NodeV);
             out.push(Statement::Store {
-                place: crate::ir::Place::Field { field: f, index: None },
+                place: crate::ir::Place::Field {
+                    field: f,
+                    index: None,
+                },
                 value: v,
             });
         }
@@ -1451,7 +1608,9 @@ impl<'a> Lower<'a> {
         for (k, u) in self.mech.ions.iter().enumerate() {
             for (list, write) in [(&u.read, false), (&u.write, true)] {
                 for &id in list.iter() {
-                    let Some(b) = self.sym(id).ion.as_ref() else { continue };
+                    let Some(b) = self.sym(id).ion.as_ref() else {
+                        continue;
+                    };
                     let col = match b.role {
                         IonRole::Reversal => IonVar::Erev,
                         IonRole::ConcentrationInside => IonVar::ConcI,
@@ -1483,7 +1642,10 @@ impl<'a> Lower<'a> {
                 done.push(id);
                 let value = body.load(crate::ir::Place::Ion { ion, var: col });
                 out.push(Statement::Store {
-                    place: crate::ir::Place::Field { field: *f, index: None },
+                    place: crate::ir::Place::Field {
+                        field: *f,
+                        index: None,
+                    },
                     value,
                 });
             }
@@ -1499,7 +1661,10 @@ impl<'a> Lower<'a> {
             }
             if let Some(Storage::Field(f)) = self.storage.get(&id) {
                 done.push(id);
-                let value = body.load(crate::ir::Place::Field { field: *f, index: None });
+                let value = body.load(crate::ir::Place::Field {
+                    field: *f,
+                    index: None,
+                });
                 out.push(Statement::Store {
                     place: crate::ir::Place::Ion { ion, var: col },
                     value,
@@ -1508,7 +1673,14 @@ impl<'a> Lower<'a> {
         }
     }
 
-    fn accumulate(&self, body: &mut Body, target: crate::ir::AccumTarget, op: AccumOp, value: Sym, out: &mut Block) {
+    fn accumulate(
+        &self,
+        body: &mut Body,
+        target: crate::ir::AccumTarget,
+        op: AccumOp,
+        value: Sym,
+        out: &mut Block,
+    ) {
         let value = emit(&value, body);
         out.push(Statement::Accumulate { target, op, value });
     }
@@ -1518,9 +1690,9 @@ fn collect_watches<'m>(stmts: &'m [Stmt], out: &mut Vec<&'m ast::Watch>) {
     for s in stmts {
         match &s.kind {
             StmtKind::Watch(items) => out.extend(items.iter()),
-            StmtKind::Block(b) | StmtKind::While { body: b, .. } | StmtKind::From { body: b, .. } => {
-                collect_watches(&b.stmts, out)
-            }
+            StmtKind::Block(b)
+            | StmtKind::While { body: b, .. }
+            | StmtKind::From { body: b, .. } => collect_watches(&b.stmts, out),
             StmtKind::If {
                 then_block,
                 else_ifs,

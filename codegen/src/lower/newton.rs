@@ -10,8 +10,7 @@ use super::kernels::StateElem;
 use super::sym::{self, emit, Sym, Var};
 use super::{unsupported, Lower, Mode, Res};
 use crate::ir::{
-    BinaryOp as B, Block, Body, EnvVar, Handle, Local, LocalArray, MathFn, Statement, Type,
-    UnaryOp,
+    BinaryOp as B, Block, Body, EnvVar, Handle, Local, LocalArray, MathFn, Statement, Type, UnaryOp,
 };
 
 /// At most this many Newton iterations; then the kernel fails with
@@ -91,7 +90,10 @@ impl<'a> Lower<'a> {
         let mut volume: Vec<Option<Sym>> = vec![None; n];
         for (id, element, vol) in &fsc.compartments {
             if has_local(vol) {
-                return Err(unsupported(block.span, "a COMPARTMENT volume that uses a LOCAL is not supported"));
+                return Err(unsupported(
+                    block.span,
+                    "a COMPARTMENT volume that uses a LOCAL is not supported",
+                ));
             }
             let mut k = 0;
             for (i, e) in elems.iter().enumerate() {
@@ -106,7 +108,10 @@ impl<'a> Lower<'a> {
         let mut conserve: Vec<Option<Sym>> = vec![None; n];
         for (terms, total) in &fsc.conserves {
             if has_local(total) || terms.is_empty() {
-                return Err(unsupported(block.span, "a CONSERVE total that uses a LOCAL is not supported"));
+                return Err(unsupported(
+                    block.span,
+                    "a CONSERVE total that uses a LOCAL is not supported",
+                ));
             }
             // The conservation law replaces the equation of the last species
             // it names that has not been replaced already.
@@ -115,7 +120,9 @@ impl<'a> Lower<'a> {
                 .rev()
                 .filter_map(|(_, v)| elems.iter().position(|e| e.x == *v))
                 .find(|&i| conserve[i].is_none())
-                .ok_or_else(|| unsupported(block.span, "CONSERVE of species that are not solved here"))?;
+                .ok_or_else(|| {
+                    unsupported(block.span, "CONSERVE of species that are not solved here")
+                })?;
             // With COMPARTMENTs the law is on amounts: Σ coef·volume·state
             // (nocmodl's kinetic.cpp), so CONSERVE B + CaB = Btot in a shell
             // of volume `depth` holds depth·(B + CaB) = Btot.
@@ -187,7 +194,12 @@ impl<'a> Lower<'a> {
         let perm = body.array("#perm", n as u32);
         store(body, out, &loc(change), &Sym::Num(1.0));
         let mut iter = Block::new();
-        store(body, &mut iter, &loc(count), &Sym::bin(B::Add, loc(count), Sym::Num(1.0)));
+        store(
+            body,
+            &mut iter,
+            &loc(count),
+            &Sym::bin(B::Add, loc(count), Sym::Num(1.0)),
+        );
         // The Jacobian by central differences, restoring each x by adding
         // the increment back (as scopmath does), then F at x into r.
         let mut build = Block::new();
@@ -207,7 +219,12 @@ impl<'a> Lower<'a> {
             );
             store(body, &mut build, &x(j), &Sym::bin(B::Add, x(j), loc(h)));
             residual(body, &mut build, rp);
-            store(body, &mut build, &x(j), &Sym::bin(B::Sub, x(j), Sym::bin(B::Mul, Sym::Num(2.0), loc(h))));
+            store(
+                body,
+                &mut build,
+                &x(j),
+                &Sym::bin(B::Sub, x(j), Sym::bin(B::Mul, Sym::Num(2.0), loc(h))),
+            );
             residual(body, &mut build, rm);
             for i in 0..n {
                 let idx = Sym::Num((i * n + j) as f64);
@@ -268,7 +285,12 @@ impl<'a> Lower<'a> {
         // delta = -r; solve.
         for i in 0..n {
             let fi = Sym::Num(i as f64);
-            store(body, &mut iter, &elem(delta, fi.clone()), &Sym::neg(elem(r, fi)));
+            store(
+                body,
+                &mut iter,
+                &elem(delta, fi.clone()),
+                &Sym::neg(elem(r, fi)),
+            );
         }
         self.emit_lu_solve(body, &mut iter, jac, perm, delta, n);
         // Update, and the measure of change.
@@ -279,8 +301,15 @@ impl<'a> Lower<'a> {
             let term = match style {
                 // max |delta/x| over |x| > ZERO (1e-8), before the update.
                 Style::Derivimplicit => Sym::Select(
-                    Box::new(Sym::bin(B::Gt, Sym::Math(MathFn::Fabs, vec![x(i)]), Sym::Num(1e-8))),
-                    Box::new(Sym::Math(MathFn::Fabs, vec![Sym::bin(B::Div, d.clone(), x(i))])),
+                    Box::new(Sym::bin(
+                        B::Gt,
+                        Sym::Math(MathFn::Fabs, vec![x(i)]),
+                        Sym::Num(1e-8),
+                    )),
+                    Box::new(Sym::Math(
+                        MathFn::Fabs,
+                        vec![Sym::bin(B::Div, d.clone(), x(i))],
+                    )),
                     Box::new(Sym::Num(0.0)),
                 ),
                 // sparse: Σ |delta|.
@@ -289,8 +318,18 @@ impl<'a> Lower<'a> {
                 Style::Exact => Sym::Num(0.0),
             };
             match style {
-                Style::Derivimplicit => store(body, &mut iter, &loc(change), &Sym::Math(MathFn::Fmax, vec![loc(change), term])),
-                Style::Sparse => store(body, &mut iter, &loc(change), &Sym::bin(B::Add, loc(change), term)),
+                Style::Derivimplicit => store(
+                    body,
+                    &mut iter,
+                    &loc(change),
+                    &Sym::Math(MathFn::Fmax, vec![loc(change), term]),
+                ),
+                Style::Sparse => store(
+                    body,
+                    &mut iter,
+                    &loc(change),
+                    &Sym::bin(B::Add, loc(change), term),
+                ),
                 Style::Exact => {}
             }
             store(body, &mut iter, &x(i), &Sym::bin(B::Add, x(i), d.clone()));
@@ -300,7 +339,11 @@ impl<'a> Lower<'a> {
                     let neg = emit(&Sym::bin(B::Lt, x(i), Sym::Num(0.0)), body);
                     let mut acc = Block::new();
                     store(body, &mut acc, &x(i), &Sym::Num(0.0));
-                    iter.push(Statement::If { condition: neg, accept: acc, reject: Vec::new() });
+                    iter.push(Statement::If {
+                        condition: neg,
+                        accept: acc,
+                        reject: Vec::new(),
+                    });
                 }
                 Style::Exact => {
                     let rel = Sym::bin(
@@ -308,7 +351,12 @@ impl<'a> Lower<'a> {
                         Sym::Math(MathFn::Fabs, vec![d]),
                         Sym::bin(B::Add, Sym::Math(MathFn::Fabs, vec![x(i)]), Sym::Num(1e-6)),
                     );
-                    store(body, &mut iter, &loc(change), &Sym::Math(MathFn::Fmax, vec![loc(change), rel]));
+                    store(
+                        body,
+                        &mut iter,
+                        &loc(change),
+                        &Sym::Math(MathFn::Fmax, vec![loc(change), rel]),
+                    );
                 }
                 Style::Derivimplicit => {}
             }
@@ -321,7 +369,10 @@ impl<'a> Lower<'a> {
                 for i in 0..n {
                     maxdev = Sym::Math(
                         MathFn::Fmax,
-                        vec![maxdev, Sym::Math(MathFn::Fabs, vec![elem(r, Sym::Num(i as f64))])],
+                        vec![
+                            maxdev,
+                            Sym::Math(MathFn::Fabs, vec![elem(r, Sym::Num(i as f64))]),
+                        ],
                     );
                 }
                 Sym::bin(
@@ -337,7 +388,10 @@ impl<'a> Lower<'a> {
         let one = body.constant(1.0);
         iter.push(Statement::If {
             condition: cond,
-            accept: vec![Statement::Assign { local: done, value: one }],
+            accept: vec![Statement::Assign {
+                local: done,
+                value: one,
+            }],
             reject: Vec::new(),
         });
         let max_iter = match style {
@@ -409,7 +463,12 @@ impl<'a> Lower<'a> {
             }
         };
         for r in 0..n {
-            store(body, out, &elem(perm, Sym::Num(r as f64)), &Sym::Num(r as f64));
+            store(
+                body,
+                out,
+                &elem(perm, Sym::Num(r as f64)),
+                &Sym::Num(r as f64),
+            );
         }
         let mut kbody = Block::new();
         store(body, &mut kbody, &loc(p), &loc(k));
@@ -420,18 +479,27 @@ impl<'a> Lower<'a> {
             let mut acc = Block::new();
             store(body, &mut acc, &loc(amax), &abs(at(loc(i), loc(k))));
             store(body, &mut acc, &loc(p), &loc(i));
-            ib.push(Statement::If { condition: cond, accept: acc, reject: Vec::new() });
+            ib.push(Statement::If {
+                condition: cond,
+                accept: acc,
+                reject: Vec::new(),
+            });
             let st = range(body, i, plus1(k), last, ib);
             kbody.push(st);
         }
         {
             let cond = emit(
-                &Sym::Unary(UnaryOp::Not, Box::new(Sym::bin(B::Gt, loc(amax), Sym::Num(0.0)))),
+                &Sym::Unary(
+                    UnaryOp::Not,
+                    Box::new(Sym::bin(B::Gt, loc(amax), Sym::Num(0.0))),
+                ),
                 body,
             );
             kbody.push(Statement::If {
                 condition: cond,
-                accept: vec![Statement::Error { status: runtime::abi::STATUS_SINGULAR }],
+                accept: vec![Statement::Error {
+                    status: runtime::abi::STATUS_SINGULAR,
+                }],
                 reject: Vec::new(),
             });
         }
@@ -447,19 +515,32 @@ impl<'a> Lower<'a> {
             store(body, &mut sw, &elem(perm, loc(k)), &elem(perm, loc(p)));
             store(body, &mut sw, &elem(perm, loc(p)), &loc(tmp));
             let cond = emit(&Sym::bin(B::Ne, loc(p), loc(k)), body);
-            kbody.push(Statement::If { condition: cond, accept: sw, reject: Vec::new() });
+            kbody.push(Statement::If {
+                condition: cond,
+                accept: sw,
+                reject: Vec::new(),
+            });
         }
         {
             // Multipliers below the pivot, stored in place (L), and the update.
             let mut ib = Block::new();
-            store(body, &mut ib, &loc(fct), &Sym::bin(B::Div, at(loc(i), loc(k)), at(loc(k), loc(k))));
+            store(
+                body,
+                &mut ib,
+                &loc(fct),
+                &Sym::bin(B::Div, at(loc(i), loc(k)), at(loc(k), loc(k))),
+            );
             store(body, &mut ib, &at(loc(i), loc(k)), &loc(fct));
             let mut jb = Block::new();
             store(
                 body,
                 &mut jb,
                 &at(loc(i), loc(j)),
-                &Sym::bin(B::Sub, at(loc(i), loc(j)), Sym::bin(B::Mul, loc(fct), at(loc(k), loc(j)))),
+                &Sym::bin(
+                    B::Sub,
+                    at(loc(i), loc(j)),
+                    Sym::bin(B::Mul, loc(fct), at(loc(k), loc(j))),
+                ),
             );
             let st = range(body, j, plus1(k), last, jb);
             ib.push(st);
@@ -486,7 +567,12 @@ impl<'a> Lower<'a> {
         // Permute b into y (unrolled: n is small and known).
         let y = body.array("#y", n as u32);
         for r in 0..n {
-            store(body, out, &elem(y, Sym::Num(r as f64)), &elem(b, elem(perm, Sym::Num(r as f64))));
+            store(
+                body,
+                out,
+                &elem(y, Sym::Num(r as f64)),
+                &elem(b, elem(perm, Sym::Num(r as f64))),
+            );
         }
         // Forward substitution with unit L, back substitution with U.
         for r in 0..n {
@@ -495,7 +581,11 @@ impl<'a> Lower<'a> {
                 sum = Sym::bin(
                     B::Sub,
                     sum,
-                    Sym::bin(B::Mul, at(Sym::Num(r as f64), Sym::Num(c as f64)), elem(y, Sym::Num(c as f64))),
+                    Sym::bin(
+                        B::Mul,
+                        at(Sym::Num(r as f64), Sym::Num(c as f64)),
+                        elem(y, Sym::Num(c as f64)),
+                    ),
                 );
             }
             store(body, out, &elem(y, Sym::Num(r as f64)), &sum);
@@ -506,7 +596,11 @@ impl<'a> Lower<'a> {
                 sum = Sym::bin(
                     B::Sub,
                     sum,
-                    Sym::bin(B::Mul, at(Sym::Num(r as f64), Sym::Num(c as f64)), elem(b, Sym::Num(c as f64))),
+                    Sym::bin(
+                        B::Mul,
+                        at(Sym::Num(r as f64), Sym::Num(c as f64)),
+                        elem(b, Sym::Num(c as f64)),
+                    ),
                 );
             }
             store(

@@ -87,7 +87,11 @@ pub fn promote_fields(body: &mut Body) {
     let mut block = std::mem::take(&mut body.block);
     {
         let locals_arena = &mut body.locals;
-        stores(&mut block, &mut |f| new_local(locals_arena, f), &mut written);
+        stores(
+            &mut block,
+            &mut |f| new_local(locals_arena, f),
+            &mut written,
+        );
     }
     if locals.is_empty() {
         body.block = block;

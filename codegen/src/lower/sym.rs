@@ -169,8 +169,12 @@ impl Sym {
             Sym::F64ToBool(a) => Sym::F64ToBool(s(a)),
             Sym::Binary(op, a, b) => Sym::Binary(*op, s(a), s(b)),
             Sym::Select(c, a, b) => Sym::Select(s(c), s(a), s(b)),
-            Sym::Math(f, args) => Sym::Math(*f, args.iter().map(|a| a.substitute(v, with)).collect()),
-            Sym::Call(f, args) => Sym::Call(*f, args.iter().map(|a| a.substitute(v, with)).collect()),
+            Sym::Math(f, args) => {
+                Sym::Math(*f, args.iter().map(|a| a.substitute(v, with)).collect())
+            }
+            Sym::Call(f, args) => {
+                Sym::Call(*f, args.iter().map(|a| a.substitute(v, with)).collect())
+            }
         }
     }
 
@@ -190,11 +194,7 @@ impl Sym {
                 let (a, b) = ((**a).clone(), (**b).clone());
                 match op {
                     Add | Sub => Sym::bin(*op, da, db),
-                    Mul => Sym::bin(
-                        Add,
-                        Sym::bin(Mul, da, b),
-                        Sym::bin(Mul, a, db),
-                    ),
+                    Mul => Sym::bin(Add, Sym::bin(Mul, da, b), Sym::bin(Mul, a, db)),
                     Div => {
                         if is_zero(&db) {
                             Sym::bin(Div, da, b)
@@ -241,11 +241,7 @@ impl Sym {
                 let inner = match f {
                     MathFn::Exp => Sym::Math(MathFn::Exp, vec![a]),
                     MathFn::Log => Sym::bin(Div, Sym::Num(1.0), a),
-                    MathFn::Sqrt => Sym::bin(
-                        Div,
-                        Sym::Num(0.5),
-                        Sym::Math(MathFn::Sqrt, vec![a]),
-                    ),
+                    MathFn::Sqrt => Sym::bin(Div, Sym::Num(0.5), Sym::Math(MathFn::Sqrt, vec![a])),
                     MathFn::Sin => Sym::Math(MathFn::Cos, vec![a]),
                     MathFn::Cos => Sym::neg(Sym::Math(MathFn::Sin, vec![a])),
                     MathFn::Tanh => {
@@ -325,7 +321,11 @@ fn parts(f: &Sym, v: &Var, eq_invalid: &mut bool) -> Result<Parts, ()> {
         _ if !f.depends_on(v) => Parts {
             de: None,
             a: None,
-            b: if matches!(f, Sym::Num(z) if *z == 0.0) { None } else { Some(f.clone()) },
+            b: if matches!(f, Sym::Num(z) if *z == 0.0) {
+                None
+            } else {
+                Some(f.clone())
+            },
         },
         Sym::Unary(UnaryOp::Neg, e) => {
             let p = parts(e, v, eq_invalid)?;
@@ -384,7 +384,11 @@ fn parts(f: &Sym, v: &Var, eq_invalid: &mut bool) -> Result<Parts, ()> {
             }
             Parts {
                 de: p.de.map(|d| Sym::bin(Div, d, e2.clone())),
-                a: if q.a.is_some() { None } else { p.a.map(|a| Sym::bin(Div, a, e2.clone())) },
+                a: if q.a.is_some() {
+                    None
+                } else {
+                    p.a.map(|a| Sym::bin(Div, a, e2.clone()))
+                },
                 b: p.b.map(|b| Sym::bin(Div, b, e2)),
             }
         }
@@ -552,7 +556,10 @@ mod tests {
             BinaryOp::Div,
             Sym::bin(
                 BinaryOp::Mul,
-                Sym::Math(MathFn::Exp, vec![Sym::bin(BinaryOp::Mul, Sym::Num(2.0), xs())]),
+                Sym::Math(
+                    MathFn::Exp,
+                    vec![Sym::bin(BinaryOp::Mul, Sym::Num(2.0), xs())],
+                ),
                 Sym::bin(BinaryOp::Pow, xs(), Sym::Num(3.0)),
             ),
             Sym::bin(BinaryOp::Add, Sym::Num(1.0), xs()),
@@ -563,7 +570,10 @@ mod tests {
             let h = 1e-6;
             let fd = (eval(&f, at + h) - eval(&f, at - h)) / (2.0 * h);
             let exact = eval(&df, at);
-            assert!((fd - exact).abs() < 1e-6 * exact.abs().max(1.0), "{fd} {exact}");
+            assert!(
+                (fd - exact).abs() < 1e-6 * exact.abs().max(1.0),
+                "{fd} {exact}"
+            );
         }
     }
 

@@ -17,8 +17,7 @@ use nmodl_frontend::model::{Callable, TableSpec};
 use super::sym::{emit, Sym, Var};
 use super::{codes, Lower, Res, Scope};
 use crate::ir::{
-    BinaryOp as B, Block, Body, GlobalDecl, Handle, Kernel, Local, MathFn, Phase, Statement,
-    Type,
+    BinaryOp as B, Block, Body, GlobalDecl, Handle, Kernel, Local, MathFn, Phase, Statement, Type,
 };
 use nmodl_frontend::diagnostic::Diagnostic;
 
@@ -150,7 +149,10 @@ impl<'a> Lower<'a> {
             &l(xi),
             &Sym::bin(B::Mul, g(tg.mfac), Sym::bin(B::Sub, l(arg), g(tg.tmin))),
         );
-        let branch = |body: &mut Body, out: &mut Block, cond: Sym, value: &dyn Fn(Handle<GlobalDecl>) -> Sym| {
+        let branch = |body: &mut Body,
+                      out: &mut Block,
+                      cond: Sym,
+                      value: &dyn Fn(Handle<GlobalDecl>) -> Sym| {
             let c = emit(&cond, body);
             let mut acc = Block::new();
             for (target, arr) in &targets {
@@ -163,13 +165,35 @@ impl<'a> Lower<'a> {
                 reject: Vec::new(),
             });
         };
-        branch(&mut body, &mut out, Sym::bin(B::Ne, l(xi), l(xi)), &|_| l(xi));
-        branch(&mut body, &mut out, Sym::bin(B::Le, l(xi), Sym::Num(0.0)), &|a| gi(a, Sym::Num(0.0)));
-        branch(&mut body, &mut out, Sym::bin(B::Ge, l(xi), Sym::Num(with)), &|a| gi(a, Sym::Num(with)));
+        branch(&mut body, &mut out, Sym::bin(B::Ne, l(xi), l(xi)), &|_| {
+            l(xi)
+        });
+        branch(
+            &mut body,
+            &mut out,
+            Sym::bin(B::Le, l(xi), Sym::Num(0.0)),
+            &|a| gi(a, Sym::Num(0.0)),
+        );
+        branch(
+            &mut body,
+            &mut out,
+            Sym::bin(B::Ge, l(xi), Sym::Num(with)),
+            &|a| gi(a, Sym::Num(with)),
+        );
         let i = body.local("#i", Type::F64);
         let theta = body.local("#theta", Type::F64);
-        set(&mut body, &mut out, &l(i), &Sym::Math(MathFn::Floor, vec![l(xi)]));
-        set(&mut body, &mut out, &l(theta), &Sym::bin(B::Sub, l(xi), l(i)));
+        set(
+            &mut body,
+            &mut out,
+            &l(i),
+            &Sym::Math(MathFn::Floor, vec![l(xi)]),
+        );
+        set(
+            &mut body,
+            &mut out,
+            &l(theta),
+            &Sym::bin(B::Sub, l(xi), l(i)),
+        );
         for (target, arr) in &targets {
             let lo = gi(*arr, l(i));
             let hi = gi(*arr, Sym::bin(B::Add, l(i), Sym::Num(1.0)));
@@ -177,7 +201,11 @@ impl<'a> Lower<'a> {
                 &mut body,
                 &mut out,
                 target,
-                &Sym::bin(B::Add, lo.clone(), Sym::bin(B::Mul, l(theta), Sym::bin(B::Sub, hi, lo))),
+                &Sym::bin(
+                    B::Add,
+                    lo.clone(),
+                    Sym::bin(B::Mul, l(theta), Sym::bin(B::Sub, hi, lo)),
+                ),
             );
         }
         body.block = out;
@@ -201,7 +229,13 @@ impl<'a> Lower<'a> {
         let mut all = Block::new();
         let pending = std::mem::take(&mut self.pending_tables);
         for (sym, t, tg) in pending {
-            let TableGlobals { tmin, mfac, made, saved, arrays } = tg;
+            let TableGlobals {
+                tmin,
+                mfac,
+                made,
+                saved,
+                arrays,
+            } = tg;
             let spec = &self.mech.tables[t];
             let mut sc = Scope::default();
             // Rebuild when never built or a DEPEND value changed.
@@ -219,8 +253,18 @@ impl<'a> Lower<'a> {
             let x = body.local("#x", Type::F64);
             set(&mut body, &mut build, &g(tmin), &from);
             set(&mut body, &mut build, &l(tmax), &to);
-            set(&mut body, &mut build, &l(dx), &Sym::bin(B::Div, Sym::bin(B::Sub, l(tmax), g(tmin)), Sym::Num(with)));
-            set(&mut body, &mut build, &g(mfac), &Sym::bin(B::Div, Sym::Num(1.0), l(dx)));
+            set(
+                &mut body,
+                &mut build,
+                &l(dx),
+                &Sym::bin(B::Div, Sym::bin(B::Sub, l(tmax), g(tmin)), Sym::Num(with)),
+            );
+            set(
+                &mut body,
+                &mut build,
+                &g(mfac),
+                &Sym::bin(B::Div, Sym::Num(1.0), l(dx)),
+            );
             set(&mut body, &mut build, &l(x), &g(tmin));
             // `_f_name(x)` (the un-tabulated body) into the current
             // instance, then copy the tabulated values, as nocmodl does.
@@ -234,7 +278,10 @@ impl<'a> Lower<'a> {
                 };
                 if s.is_some() && std::ptr::eq(s, &arrays[0].0) {
                     let a = emit(&l(x), &mut body);
-                    each.push(Statement::Call { function: raw, args: vec![a] });
+                    each.push(Statement::Call {
+                        function: raw,
+                        args: vec![a],
+                    });
                 }
                 set(&mut body, &mut each, &gi(*arr, l(i)), &value);
             }

@@ -92,7 +92,9 @@ pub fn diff_data(a: &MechData, b: &MechData) -> Vec<String> {
 
 /// Every `.mod` file under `dir`, recursively, in name order.
 pub fn mod_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     v.sort();
     for p in v {

@@ -60,7 +60,9 @@ fn default_namespace(path: &Path) -> String {
         let parent = path.parent();
         let arch = parent.and_then(|p| p.file_name()).and_then(|s| s.to_str());
         let folder = match arch {
-            Some("x86_64" | "arm64" | "aarch64" | "i686" | "umac") => parent.and_then(|p| p.parent()),
+            Some("x86_64" | "arm64" | "aarch64" | "i686" | "umac") => {
+                parent.and_then(|p| p.parent())
+            }
             _ => parent,
         };
         folder
@@ -73,7 +75,13 @@ fn default_namespace(path: &Path) -> String {
     };
     let ns: String = ns
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if ns.is_empty() {
         "nrnmech".into()
@@ -102,7 +110,11 @@ impl Model {
     pub fn load_library_as(&mut self, path: &Path, namespace: Option<&str>) -> Result<Vec<String>> {
         let lib = plugin::open_library(path)?;
         if let Some(existing) = self.libraries.iter().find(|l| Arc::ptr_eq(&l.lib, &lib)) {
-            return Ok(existing.mechs.iter().map(|&m| self.mechs[m].spec.key()).collect());
+            return Ok(existing
+                .mechs
+                .iter()
+                .map(|&m| self.mechs[m].spec.key())
+                .collect());
         }
         if let Some(old) = self.libraries.iter().find(|l| l.lib.path == lib.path) {
             let ns = old.namespace.clone();
@@ -184,7 +196,9 @@ impl Model {
             for owner in &self.mechs[m].owners {
                 let who = match owner {
                     Owner::Segment { sec, .. } => format!("section {}", self.sec_at(*sec).name),
-                    Owner::Point { slot } => format!("a {} point process (slot {slot})", self.mechs[m].spec.name),
+                    Owner::Point { slot } => {
+                        format!("a {} point process (slot {slot})", self.mechs[m].spec.name)
+                    }
                 };
                 if !users.contains(&who) {
                     users.push(who);
@@ -215,7 +229,11 @@ impl Model {
             .map(|l| LibraryInfo {
                 namespace: l.namespace.clone(),
                 path: l.lib.path.clone(),
-                mechanisms: l.mechs.iter().map(|&m| self.mechs[m].spec.name.clone()).collect(),
+                mechanisms: l
+                    .mechs
+                    .iter()
+                    .map(|&m| self.mechs[m].spec.name.clone())
+                    .collect(),
             })
             .collect()
     }
@@ -252,6 +270,9 @@ mod tests {
             "channels"
         );
         assert_eq!(default_namespace(Path::new("/tmp/libcad.so")), "cad");
-        assert_eq!(default_namespace(Path::new("/tmp/my-mods/libnrnmech.so")), "my_mods");
+        assert_eq!(
+            default_namespace(Path::new("/tmp/my-mods/libnrnmech.so")),
+            "my_mods"
+        );
     }
 }

@@ -686,20 +686,21 @@ impl<'a> Lower<'a> {
 
     fn before_after_kernels(&mut self) -> Res<()> {
         for ba in &self.mech.before_after {
-            let phase =
-                match (ba.when, ba.phase) {
-                    (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
-                    (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
-                    (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
-                    (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
-                    (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
-                    (w, p) => return Err(unsupported(
+            let phase = match (ba.when, ba.phase) {
+                (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
+                (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
+                (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
+                (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
+                (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
+                (w, p) => {
+                    return Err(unsupported(
                         ba.body.span,
                         format!(
                             "{w:?} {p:?} blocks are not supported (NEURON has no such hook either)"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if self.module.kernel(phase).is_some() {
                 return Err(unsupported(
                     ba.body.span,

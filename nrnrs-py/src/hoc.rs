@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use runtime::MechKind;
 
 use crate::point::{point_class, DensityMech, NetCon, ParallelContext, PointClass};
 use crate::section::{number, Section};
@@ -23,29 +22,9 @@ const STDRUN_FILES: &[&str] = &["stdrun.hoc", "nrngui.hoc", "stdlib.hoc", "stdgu
 #[pyclass(name = "HocObject", module = "nrnrs", frozen)]
 pub struct Hoc {}
 
-/// `h.finitialize(v)` with the NetCons brought up to date first.
+/// `h.finitialize(v)`.
 pub fn finitialize(v: f64) -> PyResult<()> {
-    sim::with(|s| {
-        s.sync_netcons()?;
-        s.model.finitialize(v).map_err(run_error)
-    })
-}
-
-/// A run error; a stale handle there can only come from a recording.
-pub fn run_error(e: runtime::Error) -> PyErr {
-    match e {
-        runtime::Error::StaleHandle { what } => {
-            pyo3::exceptions::PyReferenceError::new_err(format!(
-                concat!(
-                    "a Vector.record(...) made earlier samples a {what} that has been deleted; ",
-                    "nrnrs cannot stop a recording yet, so keep the recorded point process alive ",
-                    "as long as its section is in use"
-                ),
-                what = what
-            ))
-        }
-        e => sim::err(e),
-    }
+    sim::with(|s| s.model.finitialize(v).py())
 }
 
 /// stdrun's `continuerun(tstop)`: steps of `nstep_steprun` fadvances while
@@ -59,13 +38,12 @@ pub fn continuerun(py: Python<'_>, tstop: f64) -> PyResult<()> {
     let mut n = 0u64;
     loop {
         let more = sim::with(|s| {
-            s.sync_netcons()?;
             let ts = tstop - s.model.dt() / 2.0;
             if s.model.t() >= ts {
                 return Ok(false);
             }
             for _ in 0..s.nstep_steprun.max(1) {
-                s.model.fadvance().map_err(run_error)?;
+                s.model.fadvance().py()?;
             }
             Ok(true)
         })?;
@@ -125,7 +103,7 @@ fn global_name(s: &sim::Sim, name: &str) -> Option<(String, String)> {
     let mut idx = name.len();
     while let Some(i) = name[..idx].rfind('_') {
         let (g, m) = (&name[..i], &name[i + 1..]);
-        if !g.is_empty() && s.mech(m).is_some() && s.model.global(m, g).is_ok() {
+        if !g.is_empty() && s.spec(m).is_some() && s.model.global(m, g).is_ok() {
             return Some((m.to_string(), g.to_string()));
         }
         idx = i;
@@ -166,7 +144,7 @@ pub fn load_mod_folder(dir: &Path) -> PyResult<Vec<String>> {
                 Err(e) => errors.push(e.rendered),
                 Ok(c) => {
                     let name = c.spec.name.clone();
-                    if s.mech(&name).is_some() {
+                    if s.spec(&name).is_some() {
                         if s.loaded_from.get(&name) == Some(&path) {
                             continue;
                         }
@@ -176,12 +154,7 @@ pub fn load_mod_folder(dir: &Path) -> PyResult<Vec<String>> {
                         ));
                         continue;
                     }
-                    let nw = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|t| sim::net_receive_args(&t));
-                    let spec = c.spec;
-                    s.model.register(spec.clone()).py()?;
-                    s.catalogue(&spec, nw);
+                    s.model.register(c.spec).py()?;
                     s.loaded_from.insert(name.clone(), path);
                     names.push(name);
                 }
@@ -196,53 +169,6 @@ pub fn load_mod_folder(dir: &Path) -> PyResult<Vec<String>> {
         )));
     }
     Ok(names)
-}
-
-/// Loads an nrnivmodl-rs library and catalogues its mechanisms. The kind
-/// of each is found by trying it on a scratch section; the NetCon weight
-/// count comes from the .mod files next to the library when present.
-fn load_dll(path: &Path) -> PyResult<Vec<String>> {
-    let mod_dirs: Vec<PathBuf> = [path.parent(), path.parent().and_then(Path::parent)]
-        .into_iter()
-        .flatten()
-        .map(Path::to_path_buf)
-        .collect();
-    sim::with(|s| {
-        let names = s.model.load_library(path).py()?;
-        let scratch = s.model.create_section("__nrnrs_probe").py()?;
-        for name in &names {
-            if s.mech(name).is_some() {
-                continue;
-            }
-            let kind = if s.model.insert(scratch, name).is_ok() {
-                MechKind::Density
-            } else if let Ok(p) = s.model.point_process(name, scratch, 0.5) {
-                let _ = s.model.delete_point(p);
-                MechKind::PointProcess
-            } else {
-                MechKind::ArtificialCell
-            };
-            let spec = runtime::MechanismSpec::new(name, kind);
-            let mut nw = None;
-            for d in &mod_dirs {
-                let f = d.join(format!("{name}.mod"));
-                if let Ok(t) = std::fs::read_to_string(&f) {
-                    nw = sim::net_receive_args(&t);
-                    break;
-                }
-            }
-            // Without the .mod text, NET_RECEIVE is assumed for point types.
-            if kind != MechKind::Density && nw.is_none() {
-                nw = Some(1);
-            }
-            s.catalogue(&spec, nw);
-            if let Some(m) = s.mechs.get_mut(name.as_str()) {
-                m.net_receive = nw.is_some_and(|n| n > 0) || kind != MechKind::Density;
-            }
-        }
-        let _ = s.model.delete_section(scratch);
-        Ok(names)
-    })
 }
 
 #[pymethods]
@@ -261,10 +187,7 @@ impl Hoc {
 
     /// One fixed step.
     fn fadvance(&self) -> PyResult<f64> {
-        sim::with(|s| {
-            s.sync_netcons()?;
-            s.model.fadvance().map_err(run_error)
-        })?;
+        sim::with(|s| s.model.fadvance().py())?;
         Ok(1.0)
     }
 
@@ -338,15 +261,18 @@ impl Hoc {
         ))
     }
 
-    /// Loads a mechanism library built by nrnivmodl-rs.
+    /// Loads a mechanism library built by nrnivmodl-rs (its mechanisms
+    /// are then `h.<name>`); loading it again does nothing. A missing file
+    /// or one that is not an nrnivmodl-rs library raises RuntimeError
+    /// (NEURON returns 0 and prints the reason).
     fn nrn_load_dll(&self, path: PathBuf) -> PyResult<f64> {
-        load_dll(&path)?;
+        sim::with(|s| s.load_library(&path))?;
         Ok(1.0)
     }
 
     /// Prints the tree of sections (NEURON's format).
     fn topology(&self, py: Python<'_>) -> PyResult<f64> {
-        let t = sim::with(|s| s.topology().py())?;
+        let t = sim::with(|s| s.model.topology().py())?;
         print(py, &t)?;
         Ok(1.0)
     }
@@ -378,12 +304,10 @@ impl Hoc {
             );
             for mech in s.inserted.get(&id).cloned().unwrap_or_default() {
                 let mut vals = Vec::new();
-                for (f, len) in s.mechs[&mech].fields.clone() {
-                    if len == 1 {
-                        let full = format!("{f}_{mech}");
-                        if let Ok(v) = s.model.get_range(id, x0, &full) {
-                            vals.push(format!("{full}={v}"));
-                        }
+                for f in user_fields(s, &mech) {
+                    let full = format!("{f}_{mech}");
+                    if let Ok(v) = s.model.get_range(id, x0, &full) {
+                        vals.push(format!("{full}={v}"));
                     }
                 }
                 t += &format!("\tinsert {mech} {{ {}}}\n", vals.join(" "));
@@ -563,7 +487,7 @@ impl Hoc {
             Global(f64),
         }
         let found = sim::with(|s| {
-            if let Some(m) = s.mech(name) {
+            if let Some(m) = s.spec(name) {
                 return Ok(Some(match point_class(m.kind) {
                     None => Found::Density,
                     Some(a) => Found::Point(a),
@@ -622,9 +546,7 @@ impl Hoc {
                 s.steps_per_ms = v;
                 Ok(())
             }
-            "t" => Err(PyAttributeError::new_err(
-                "setting h.t is not supported by nrnrs: h.finitialize() sets t = 0",
-            )),
+            "t" => s.model.set_t(v).py(),
             _ => match global_name(s, name) {
                 Some((m, g)) => s.model.set_global(&m, &g, v).py(),
                 None => Err(PyAttributeError::new_err(format!(
@@ -651,4 +573,25 @@ fn pt(
             ))
         })
     })
+}
+
+/// The scalar RANGE fields of a density mechanism that NEURON shows, in
+/// NEURON's order: parameters, then assigned variables, then states (never
+/// internal fields).
+pub fn user_fields(s: &sim::Sim, mech: &str) -> Vec<String> {
+    use runtime::abi::{FIELD_ASSIGNED, FIELD_PARAMETER, FIELD_STATE};
+    let Some(spec) = s.spec(mech) else {
+        return Vec::new();
+    };
+    let mut fields: Vec<_> = spec
+        .fields
+        .iter()
+        .filter(|f| {
+            f.array_len <= 1
+                && [FIELD_PARAMETER, FIELD_ASSIGNED, FIELD_STATE].contains(&f.kind)
+                && !f.name.starts_with('#')
+        })
+        .collect();
+    fields.sort_by_key(|f| f.kind);
+    fields.into_iter().map(|f| f.name.clone()).collect()
 }

@@ -26,7 +26,28 @@ fn load_mechanisms(folder: std::path::PathBuf) -> PyResult<Vec<String>> {
 /// The names of every mechanism the simulator knows, in registration order.
 #[pyfunction]
 fn mechanism_names() -> PyResult<Vec<String>> {
-    sim::with(|s| Ok(s.mech_order.clone()))
+    sim::with(|s| {
+        Ok(s.model
+            .mechanism_names()
+            .into_iter()
+            .filter(|n| !n.starts_with('#'))
+            .map(str::to_string)
+            .collect())
+    })
+}
+
+/// The mechanism libraries loaded (the working directory's
+/// `<arch>/libnrnmech.so` at import, then `h.nrn_load_dll`), as
+/// `(namespace, path, mechanism names)` tuples in load order.
+#[pyfunction]
+fn libraries() -> PyResult<Vec<(String, std::path::PathBuf, Vec<String>)>> {
+    sim::with(|s| {
+        Ok(s.model
+            .libraries()
+            .into_iter()
+            .map(|l| (l.namespace, l.path, l.mechanisms))
+            .collect())
+    })
 }
 
 #[pymodule]
@@ -43,5 +64,9 @@ fn _nrnrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("h", Py::new(m.py(), hoc::Hoc {})?)?;
     m.add_function(wrap_pyfunction!(load_mechanisms, m)?)?;
     m.add_function(wrap_pyfunction!(mechanism_names, m)?)?;
+    m.add_function(wrap_pyfunction!(libraries, m)?)?;
+    // Make the simulator now, as `import neuron` does: the built-ins and
+    // the working directory's <arch>/libnrnmech.so are loaded at import.
+    sim::with(|_| Ok(()))?;
     Ok(())
 }

@@ -140,8 +140,9 @@ impl PointProcess {
     /// NEURON's Python spelling `delay` for IClamp's `del`.
     fn field<'a>(&self, s: &sim::Sim, name: &'a str) -> &'a str {
         if name == "delay" {
-            if let Some(info) = s.mech(&self.o.mech) {
-                if info.has_field("del") && !info.has_field("delay") {
+            if let Some(spec) = s.spec(&self.o.mech) {
+                let has = |f: &str| spec.fields.iter().any(|x| x.name == f);
+                if has("del") && !has("delay") {
                     return "del";
                 }
             }
@@ -307,8 +308,15 @@ fn check(s: &mut sim::Sim, idx: usize) -> PyResult<()> {
     }
 }
 
+/// NEURON's default NetCon threshold [mV].
+const DEFAULT_THRESHOLD: f64 = 10.0;
+
 #[pymethods]
 impl NetCon {
+    /// `h.NetCon(source, target, threshold, delay, weight)`. Without a
+    /// threshold, a source that already has NetCons keeps its threshold and
+    /// a new one gets 10 mV, as in NEURON; with one, every NetCon on the
+    /// source gets it.
     #[new]
     #[pyo3(signature = (source, target, threshold = None, delay = None, weight = None, sec = None))]
     fn new(
@@ -340,34 +348,44 @@ impl NetCon {
                 "NetCon source must be sec(x)._ref_v, a point process, an artificial cell or None",
             ));
         };
-        let (tgt, n_weights) = if target.is_none() {
-            (None, 1)
+        let (tgt, mech) = if target.is_none() {
+            (None, None)
         } else if let Ok(p) = target.downcast::<PointProcess>() {
             let o = &p.get().o;
-            let (nr, nw) = sim::with(|s| {
-                Ok(s.mech(&o.mech)
-                    .map(|m| (m.net_receive, m.n_weights))
-                    .unwrap_or((true, 1)))
-            })?;
-            if !nr {
-                return Err(PyValueError::new_err(format!(
-                    "{} cannot be a NetCon target: it has no NET_RECEIVE block",
-                    o.mech
-                )));
-            }
-            (Some((Arc::downgrade(o), o.id)), nw.max(1))
+            (Some((Arc::downgrade(o), o.id)), Some(o.mech.clone()))
         } else {
             return Err(PyTypeError::new_err(
                 "NetCon target must be a point process, an artificial cell or None",
             ));
         };
-        let threshold = threshold.unwrap_or(10.0);
-        let delay = delay.unwrap_or(1.0);
-        let mut weights = vec![0.0; n_weights];
-        if let Some(w) = weight {
-            weights[0] = w;
-        }
         sim::with(|s| {
+            let n_weights = match &mech {
+                None => 1,
+                Some(mech) => {
+                    let spec = s.spec(mech).ok_or_else(|| {
+                        PyValueError::new_err(format!("argument not a mechanism name: {mech}"))
+                    })?;
+                    match s.n_weights(spec) {
+                        0 => {
+                            return Err(PyValueError::new_err(format!(
+                                "{mech} cannot be a NetCon target: it has no NET_RECEIVE block"
+                            )))
+                        }
+                        n => n,
+                    }
+                }
+            };
+            let mut weights = vec![0.0; n_weights];
+            if let Some(w) = weight {
+                weights[0] = w;
+            }
+            let inherited = s
+                .netcons
+                .iter()
+                .rev()
+                .filter(|nc| nc.alive && nc.source.same(&src))
+                .find_map(|nc| s.model.netcon_threshold(nc.rt).ok().flatten());
+            let thr = threshold.or(inherited).unwrap_or(DEFAULT_THRESHOLD);
             let source = match &src {
                 NcSource::Voltage(_, sec, x) => runtime::NetSource::Voltage(*sec, *x),
                 NcSource::Point(_, p) => runtime::NetSource::Point(*p),
@@ -376,26 +394,13 @@ impl NetCon {
             let target = tgt.as_ref().map(|(_, p)| *p);
             let rt = s
                 .model
-                .netcon(source, target, threshold, delay, &weights)
+                .netcon(source, target, thr, delay.unwrap_or(1.0), &weights)
                 .py()?;
-            // NetCons on one voltage share a threshold: keep ours in step.
-            if let NcSource::Voltage(_, sec, x) = &src {
-                for other in &mut s.netcons {
-                    if let NcSource::Voltage(_, s2, x2) = &other.source {
-                        if s2 == sec && x2 == x {
-                            other.threshold = threshold;
-                        }
-                    }
-                }
-            }
             s.netcons.push(NcRec {
                 source: src,
                 target: tgt,
-                threshold,
-                delay,
-                weights,
-                rt: Some(rt),
-                dirty: false,
+                rt,
+                free_threshold: thr,
                 alive: true,
                 spikes_cache: Vec::new(),
             });
@@ -405,57 +410,46 @@ impl NetCon {
         })
     }
 
+    /// The source's threshold [mV] (shared by every NetCon on it).
     #[getter]
     fn get_threshold(&self) -> PyResult<f64> {
         sim::with(|s| {
             check(s, self.idx)?;
-            Ok(s.netcons[self.idx].threshold)
+            let nc = &s.netcons[self.idx];
+            Ok(s.model
+                .netcon_threshold(nc.rt)
+                .py()?
+                .unwrap_or(nc.free_threshold))
         })
     }
 
+    /// Sets the source's threshold, for every NetCon on that source.
     #[setter]
     fn set_threshold(&self, v: f64) -> PyResult<()> {
         sim::with(|s| {
             check(s, self.idx)?;
-            let key = match &s.netcons[self.idx].source {
-                NcSource::Voltage(_, sec, x) => Some((*sec, *x)),
-                _ => None,
-            };
-            for (i, nc) in s.netcons.iter_mut().enumerate() {
-                let same = match (&nc.source, key) {
-                    (NcSource::Voltage(_, s2, x2), Some((sec, x))) => *s2 == sec && *x2 == x,
-                    _ => i == self.idx,
-                };
-                if same {
-                    nc.threshold = v;
-                    nc.dirty = true;
-                }
-            }
+            let rt = s.netcons[self.idx].rt;
+            s.model.set_netcon_threshold(rt, v).py()?;
+            s.netcons[self.idx].free_threshold = v;
             Ok(())
         })
     }
 
+    /// The delay [ms].
     #[getter]
     fn get_delay(&self) -> PyResult<f64> {
         sim::with(|s| {
             check(s, self.idx)?;
-            Ok(s.netcons[self.idx].delay)
+            s.model.netcon_delay(s.netcons[self.idx].rt).py()
         })
     }
 
+    /// Sets the delay [ms]; events already in flight keep their times.
     #[setter]
     fn set_delay(&self, v: f64) -> PyResult<()> {
-        if !(v >= 0.0 && v.is_finite()) {
-            return Err(PyValueError::new_err(format!(
-                "NetCon delay must be non-negative (got {v})"
-            )));
-        }
         sim::with(|s| {
             check(s, self.idx)?;
-            let nc = &mut s.netcons[self.idx];
-            nc.delay = v;
-            nc.dirty = true;
-            Ok(())
+            s.model.set_netcon_delay(s.netcons[self.idx].rt, v).py()
         })
     }
 
@@ -527,39 +521,42 @@ pub struct WeightView {
     idx: usize,
 }
 
+impl WeightView {
+    /// The weight vector, or why it is gone.
+    fn weights(s: &mut sim::Sim, idx: usize) -> PyResult<&[f64]> {
+        check(s, idx)?;
+        s.model.weights(s.netcons[idx].rt).py()
+    }
+
+    fn index_error(i: usize, len: usize) -> PyErr {
+        PyIndexError::new_err(format!(
+            "weight index {i} out of range (the target's NET_RECEIVE has {len} arguments)"
+        ))
+    }
+}
+
 #[pymethods]
 impl WeightView {
     fn __len__(&self) -> PyResult<usize> {
-        sim::with(|s| Ok(s.netcons[self.idx].weights.len()))
+        sim::with(|s| Ok(WeightView::weights(s, self.idx)?.len()))
     }
 
     fn __getitem__(&self, i: usize) -> PyResult<f64> {
         sim::with(|s| {
-            check(s, self.idx)?;
-            s.netcons[self.idx].weights.get(i).copied().ok_or_else(|| {
-                PyIndexError::new_err(format!(
-                    "weight index {i} out of range (the target's NET_RECEIVE has {} arguments)",
-                    s.netcons[self.idx].weights.len()
-                ))
-            })
+            let w = WeightView::weights(s, self.idx)?;
+            w.get(i)
+                .copied()
+                .ok_or_else(|| WeightView::index_error(i, w.len()))
         })
     }
 
     fn __setitem__(&self, i: usize, v: f64) -> PyResult<()> {
         sim::with(|s| {
-            check(s, self.idx)?;
-            let nc = &mut s.netcons[self.idx];
-            if i >= nc.weights.len() {
-                return Err(PyIndexError::new_err(format!(
-                    "weight index {i} out of range (the target's NET_RECEIVE has {} arguments)",
-                    nc.weights.len()
-                )));
+            let len = WeightView::weights(s, self.idx)?.len();
+            if i >= len {
+                return Err(WeightView::index_error(i, len));
             }
-            nc.weights[i] = v;
-            if let Some(rt) = nc.rt {
-                s.model.set_weight(rt, i, v).py()?;
-            }
-            Ok(())
+            s.model.set_weight(s.netcons[self.idx].rt, i, v).py()
         })
     }
 }

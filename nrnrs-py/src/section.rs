@@ -62,10 +62,15 @@ fn mech_name(m: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Inserts a density mechanism in a section, with NEURON's message for an
-/// unknown name.
+/// unknown name. `name` may be a library's `namespace::name`; the section
+/// lists the mechanism by its NMODL name, which its range variables use.
 pub fn insert_into(id: SectionId, name: &str) -> PyResult<()> {
     sim::with(|s| {
-        match s.mech(name).map(|m| m.kind) {
+        let (kind, mech) = match s.spec(name) {
+            Some(spec) => (Some(spec.kind), spec.name.clone()),
+            None => (None, name.to_string()),
+        };
+        match kind {
             Some(MechKind::Density) => {}
             Some(_) => {
                 return Err(PyValueError::new_err(format!(
@@ -80,8 +85,8 @@ pub fn insert_into(id: SectionId, name: &str) -> PyResult<()> {
         }
         s.model.insert(id, name).py()?;
         let list = s.inserted.entry(id).or_default();
-        if !list.iter().any(|m| m == name) {
-            list.push(name.to_string());
+        if !list.contains(&mech) {
+            list.push(mech);
         }
         Ok(())
     })
@@ -285,8 +290,9 @@ impl Section {
         let id = slf.get().id();
         sim::with(|s| {
             s.model.uninsert(id, &name).py()?;
+            let bare = s.spec(&name).map_or(name.clone(), |m| m.name.clone());
             if let Some(l) = s.inserted.get_mut(&id) {
-                l.retain(|m| m != &name);
+                l.retain(|m| *m != bare);
             }
             Ok(())
         })?;
@@ -298,9 +304,10 @@ impl Section {
         let id = self.id();
         sim::with(|s| {
             s.model.nseg(id).py()?;
+            let bare = s.spec(mech).map_or(mech, |m| m.name.as_str());
             Ok(s.inserted
                 .get(&id)
-                .is_some_and(|l| l.iter().any(|m| m == mech)))
+                .is_some_and(|l| l.iter().any(|m| m == bare)))
         })
     }
 
@@ -471,12 +478,8 @@ impl Section {
             let ra = s.model.ra(id).py()?;
             let mut mechs = Vec::new();
             for m in s.inserted.get(&id).cloned().unwrap_or_default() {
-                let fields = s.mechs[&m].fields.clone();
                 let mut vals = Vec::new();
-                for (f, len) in fields {
-                    if len != 1 {
-                        continue;
-                    }
+                for f in crate::hoc::user_fields(s, &m) {
                     let mut col = Vec::new();
                     for x in Section::seg_centres(nseg) {
                         col.push(s.model.get_range(id, x, &format!("{f}_{m}")).py()?);
@@ -644,7 +647,7 @@ impl Segment {
             Mech,
         }
         let got = sim::with(|s| {
-            if let Some(info) = s.mech(name) {
+            if let Some(info) = s.spec(name) {
                 if info.kind == MechKind::Density {
                     return if s
                         .inserted

@@ -1,60 +1,26 @@
 //! The one simulator of the process (NEURON's `h` has one too) and the
 //! bookkeeping the Python objects need: which density mechanisms each section
-//! has, the mechanism catalogue, the NetCons, stdrun's variables, and the
-//! deletions that Python objects asked for when they died.
+//! has, the NetCons, stdrun's variables, and the deletions that Python
+//! objects asked for when they died.
 //!
 //! Everything goes through [`with`], which locks the simulator. Python
 //! objects never hold a borrow of the model: they hold generational handles
-//! (`SectionId`, `PointId`) wrapped in owners whose `Drop` schedules the
-//! deletion, as NEURON deletes a Python-created section or point process when
-//! its last reference goes away.
+//! (`SectionId`, `PointId`, `RecordId`) wrapped in owners whose `Drop`
+//! schedules the deletion, as NEURON deletes a Python-created section or
+//! point process when its last reference goes away, and stops a recording
+//! when its Vector goes away. What mechanisms exist and what they hold comes
+//! from the runtime (`Model::mechanism_spec`).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use pyo3::exceptions::{PyAttributeError, PyReferenceError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyAttributeError, PyImportError, PyReferenceError, PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
-use runtime::{MechKind, MechanismSpec, Model, NetConId, NetSource, PointId, SectionId};
-
-use crate::vector::RefKind;
-
-/// What the bindings know about a registered mechanism.
-#[derive(Debug, Clone)]
-pub struct MechInfo {
-    /// SUFFIX / POINT_PROCESS / ARTIFICIAL_CELL name.
-    pub name: String,
-    /// Density, point process or artificial cell.
-    pub kind: MechKind,
-    /// RANGE fields and their array lengths, in column order.
-    pub fields: Vec<(String, usize)>,
-    /// The number of NET_RECEIVE arguments (the NetCon weight vector length).
-    pub n_weights: usize,
-    /// Whether it has a NET_RECEIVE block (can be a NetCon target).
-    pub net_receive: bool,
-}
-
-impl MechInfo {
-    fn from_spec(spec: &MechanismSpec, n_weights: Option<usize>) -> MechInfo {
-        let net_receive = spec.kernels.net_receive.is_some();
-        MechInfo {
-            name: spec.name.clone(),
-            kind: spec.kind,
-            fields: spec
-                .fields
-                .iter()
-                .map(|f| (f.name.clone(), f.array_len.max(1) as usize))
-                .collect(),
-            n_weights: n_weights.unwrap_or(usize::from(net_receive)),
-            net_receive,
-        }
-    }
-
-    /// Whether `name` is a RANGE field.
-    pub fn has_field(&self, name: &str) -> bool {
-        self.fields.iter().any(|(f, _)| f == name)
-    }
-}
+use runtime::{MechanismSpec, Model, NetConId, PointId, RecordId, SectionId};
 
 /// Owns a section on behalf of Python objects; the last owner to die
 /// schedules the section's deletion.
@@ -93,6 +59,8 @@ pub enum Deletion {
     Section(SectionId),
     Point(PointId),
     NetCon(usize),
+    /// A recording Vector died: the recording stops.
+    Record(RecordId),
 }
 
 /// Where a NetCon's events come from, as the bindings keep it.
@@ -107,18 +75,29 @@ pub enum NcSource {
     None,
 }
 
-/// One NetCon: what Python set, and the runtime NetCon made from it.
+impl NcSource {
+    /// Whether two sources are the same detector (NEURON's PreSyn).
+    pub fn same(&self, other: &NcSource) -> bool {
+        match (self, other) {
+            (NcSource::Voltage(_, a, x), NcSource::Voltage(_, b, y)) => a == b && x == y,
+            (NcSource::Point(_, a), NcSource::Point(_, b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// One NetCon: its ends as Python gave them, and the runtime NetCon.
+/// Threshold, delay and weights live in the runtime.
 #[derive(Debug)]
 pub struct NcRec {
     pub source: NcSource,
     pub target: Option<(Weak<PointOwner>, PointId)>,
-    pub threshold: f64,
-    pub delay: f64,
-    pub weights: Vec<f64>,
-    /// The runtime NetCon, None after deletion.
-    pub rt: Option<NetConId>,
-    /// Threshold or delay changed since `rt` was made.
-    pub dirty: bool,
+    /// The runtime NetCon.
+    pub rt: NetConId,
+    /// The threshold of a NetCon without a source: NEURON keeps one
+    /// (default 10 mV) although nothing detects it, and the runtime has no
+    /// detector to hold it.
+    pub free_threshold: f64,
     pub alive: bool,
     /// The spike times saved when the source was deleted, so that a
     /// recording vector keeps its data (as NEURON's Vector does).
@@ -128,10 +107,8 @@ pub struct NcRec {
 /// The process-wide simulator state.
 pub struct Sim {
     pub model: Model,
-    pub mechs: HashMap<String, MechInfo>,
-    /// Mechanism names in registration order.
-    pub mech_order: Vec<String>,
-    /// Density mechanisms inserted in each section, in insertion order.
+    /// Density mechanisms inserted in each section (their NMODL names), in
+    /// insertion order.
     pub inserted: HashMap<SectionId, Vec<String>>,
     /// Python owners of live sections (for `allsec`, `parentseg`, ...).
     pub sec_owners: HashMap<SectionId, Weak<SecOwner>>,
@@ -146,42 +123,19 @@ pub struct Sim {
     /// Instances made of each point type (for `IClamp[3]` names).
     pub pp_count: HashMap<String, usize>,
     /// The .mod file each JIT-loaded mechanism came from.
-    pub loaded_from: HashMap<String, std::path::PathBuf>,
-    /// What recordings of dead Vectors refer to. The runtime cannot stop a
-    /// recording, and a recording of a deleted object fails the next run,
-    /// so these objects are kept; see [`Sim::collect`].
-    pub graveyard: Vec<RefKind>,
-    /// Sections no Python object refers to any more but that an old
-    /// recording still samples: disconnected and hidden from `allsec`,
-    /// `topology` and the tree queries.
-    pub retired: std::collections::HashSet<SectionId>,
-    /// Graveyard entries whose objects are retired for good (no longer
-    /// scanned by [`Sim::collect`]).
-    pub settled: Vec<RefKind>,
+    pub loaded_from: HashMap<String, PathBuf>,
+    /// NET_RECEIVE argument counts of library mechanisms, read from the
+    /// .mod files next to the library (keyed by `namespace::name`).
+    /// FIXME: the plugin ABI does not carry the count yet, so
+    /// `MechanismSpec::n_weights` is 1 for every library mechanism with
+    /// NET_RECEIVE; drop this when it does.
+    pub library_weights: HashMap<String, usize>,
 }
 
 static SIM: Mutex<Option<Sim>> = Mutex::new(None);
 static PENDING: Mutex<Vec<Deletion>> = Mutex::new(Vec::new());
-static BURY: Mutex<Vec<RefKind>> = Mutex::new(Vec::new());
-/// Set when PENDING or BURY may hold something (saves two locks per call).
+/// Set when PENDING may hold something (saves a lock per call).
 static DEFERRED: AtomicBool = AtomicBool::new(false);
-
-/// Keeps what a dead Vector's recording refers to (see [`Sim::graveyard`]).
-pub fn bury(k: RefKind) {
-    if matches!(k, RefKind::T) {
-        return;
-    }
-    match SIM.try_lock() {
-        Ok(mut g) => match g.as_mut() {
-            Some(sim) => sim.graveyard.push(k),
-            None => drop(g),
-        },
-        Err(_) => {
-            lock(&BURY).push(k);
-            DEFERRED.store(true, Ordering::Release);
-        }
-    }
-}
 
 fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -204,8 +158,8 @@ pub fn schedule(d: Deletion) {
     }
 }
 
-/// Runs `f` on the simulator, creating it (with NEURON's built-in
-/// mechanisms) on first use and doing pending deletions first.
+/// Runs `f` on the simulator, creating it on first use (see [`Sim::new`])
+/// and doing pending deletions first.
 pub fn with<R>(f: impl FnOnce(&mut Sim) -> PyResult<R>) -> PyResult<R> {
     let mut g = lock(&SIM);
     if g.is_none() {
@@ -217,23 +171,37 @@ pub fn with<R>(f: impl FnOnce(&mut Sim) -> PyResult<R>) -> PyResult<R> {
         for d in pending {
             sim.delete(d);
         }
-        let buried: Vec<RefKind> = std::mem::take(&mut *lock(&BURY));
-        sim.graveyard.extend(buried);
-    }
-    if !sim.graveyard.is_empty() {
-        sim.collect();
     }
     f(sim)
 }
 
 impl Sim {
+    /// A simulator with NEURON's built-in mechanisms and, as NEURON does at
+    /// start-up, the `<arch>/libnrnmech.so` of the working directory when
+    /// there is one. A library that cannot be loaded is an ImportError
+    /// naming it.
     fn new() -> PyResult<Sim> {
-        let model = mechanisms::new_model().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        let specs = mechanisms::specs().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        let mut sim = Sim {
+        let mut model =
+            mechanisms::new_model().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let mut library_weights = HashMap::new();
+        if let Ok(cwd) = std::env::current_dir() {
+            let loaded = model.load_default_library(&cwd).map_err(|e| {
+                PyImportError::new_err(format!(
+                    "cannot load the mechanism library {} of the working directory: {e}",
+                    cwd.join(runtime::arch_dir())
+                        .join(runtime::library_file_name())
+                        .display()
+                ))
+            })?;
+            if let Some(names) = loaded {
+                let path = cwd
+                    .join(runtime::arch_dir())
+                    .join(runtime::library_file_name());
+                library_weights = library_weight_counts(&model, &path, &names);
+            }
+        }
+        Ok(Sim {
             model,
-            mechs: HashMap::new(),
-            mech_order: Vec::new(),
             inserted: HashMap::new(),
             sec_owners: HashMap::new(),
             netcons: Vec::new(),
@@ -244,28 +212,37 @@ impl Sim {
             anon: 0,
             pp_count: HashMap::new(),
             loaded_from: HashMap::new(),
-            graveyard: Vec::new(),
-            retired: Default::default(),
-            settled: Vec::new(),
-        };
-        for (spec, (_, text)) in specs.iter().zip(mechanisms::SOURCES) {
-            sim.catalogue(spec, net_receive_args(text));
-        }
-        Ok(sim)
+            library_weights,
+        })
     }
 
-    /// Adds a registered mechanism to the catalogue.
-    pub fn catalogue(&mut self, spec: &MechanismSpec, n_weights: Option<usize>) {
-        let info = MechInfo::from_spec(spec, n_weights);
-        if !self.mechs.contains_key(&info.name) {
-            self.mech_order.push(info.name.clone());
-        }
-        self.mechs.insert(info.name.clone(), info);
+    /// The spec of a registered mechanism, by any name `insert` accepts.
+    pub fn spec(&self, name: &str) -> Option<&MechanismSpec> {
+        self.model.mechanism_spec(name).ok()
     }
 
-    /// The catalogue entry of a mechanism.
-    pub fn mech(&self, name: &str) -> Option<&MechInfo> {
-        self.mechs.get(name)
+    /// The NET_RECEIVE argument count of a mechanism (the NetCon weight
+    /// vector length); 0 without NET_RECEIVE.
+    pub fn n_weights(&self, spec: &MechanismSpec) -> usize {
+        if spec.kernels.net_receive.is_none() {
+            return 0;
+        }
+        self.library_weights
+            .get(&spec.key())
+            .copied()
+            .unwrap_or(spec.n_weights as usize)
+            .max(1)
+    }
+
+    /// Loads a library built by nrnivmodl-rs (`h.nrn_load_dll`); returns
+    /// the names of its mechanisms.
+    pub fn load_library(&mut self, path: &Path) -> PyResult<Vec<String>> {
+        let names = self.model.load_library(path).map_err(|e| {
+            PyRuntimeError::new_err(format!("nrn_load_dll({}): {e}", path.display()))
+        })?;
+        let counts = library_weight_counts(&self.model, path, &names);
+        self.library_weights.extend(counts);
+        Ok(names)
     }
 
     /// Saves the spike times of the NetCons whose source is about to go.
@@ -277,7 +254,7 @@ impl Sim {
                 _ => false,
             };
             if hit {
-                if let Some(Ok(sp)) = nc.rt.map(|rt| self.model.spikes(rt)) {
+                if let Ok(sp) = self.model.spikes(nc.rt) {
                     nc.spikes_cache = sp.to_vec();
                 }
             }
@@ -301,9 +278,10 @@ impl Sim {
 
     fn delete(&mut self, d: Deletion) {
         self.snapshot_spikes(d);
+        // Errors mean it is gone already (h.delete_section, a deleted
+        // section's point processes).
         match d {
             Deletion::Section(id) => {
-                // Errors mean it is gone already (h.delete_section).
                 let _ = self.model.delete_section(id);
                 self.inserted.remove(&id);
                 self.sec_owners.remove(&id);
@@ -313,11 +291,14 @@ impl Sim {
             }
             Deletion::NetCon(i) => {
                 if let Some(nc) = self.netcons.get_mut(i) {
-                    nc.alive = false;
-                    if let Some(rt) = nc.rt.take() {
-                        let _ = self.model.delete_netcon(rt);
+                    if nc.alive {
+                        nc.alive = false;
+                        let _ = self.model.delete_netcon(nc.rt);
                     }
                 }
+            }
+            Deletion::Record(id) => {
+                let _ = self.model.unrecord(id);
             }
         }
     }
@@ -332,131 +313,9 @@ impl Sim {
         Ok(())
     }
 
-    /// Makes the runtime NetCons agree with what Python set: NetCons whose
-    /// threshold or delay changed are made again, and so is every NetCon
-    /// created after the first changed one, so that the runtime keeps
-    /// NEURON's creation order (it orders simultaneous events).
-    pub fn sync_netcons(&mut self) -> PyResult<()> {
-        let Some(first) = self.netcons.iter().position(|n| n.alive && n.dirty) else {
-            return Ok(());
-        };
-        for i in first..self.netcons.len() {
-            if !self.netcons[i].alive {
-                continue;
-            }
-            if let Some(rt) = self.netcons[i].rt.take() {
-                let _ = self.model.delete_netcon(rt);
-            }
-            let nc = &self.netcons[i];
-            let source = match &nc.source {
-                NcSource::Voltage(_, s, x) => NetSource::Voltage(*s, *x),
-                NcSource::Point(_, p) => NetSource::Point(*p),
-                NcSource::None => NetSource::None,
-            };
-            let target = nc.target.as_ref().map(|(_, p)| *p);
-            let made =
-                self.model
-                    .netcon(source, target, nc.threshold, nc.delay, &nc.weights.clone());
-            let nc = &mut self.netcons[i];
-            nc.dirty = false;
-            match made {
-                Ok(id) => nc.rt = Some(id),
-                // Its source or target was deleted: NEURON drops it too.
-                Err(_) => nc.alive = false,
-            }
-        }
-        Ok(())
-    }
-
-    /// Retires the sections and deletes the point processes that only the
-    /// graveyard still refers to. A retired section is disconnected (its
-    /// children become roots, as when NEURON deletes it) and keeps being
-    /// simulated alone, which changes no other cell. A point process in a
-    /// section that is still in use is deleted, as NEURON would; the old
-    /// recording of it then makes the next run fail with an explanation.
-    pub fn collect(&mut self) {
-        if self.graveyard.is_empty() {
-            return;
-        }
-        let mut held: HashMap<usize, usize> = HashMap::new();
-        for k in &self.graveyard {
-            let p = match k {
-                RefKind::V(o, _) | RefKind::Range(o, _, _) => Arc::as_ptr(o) as usize,
-                RefKind::Point(o, _) => Arc::as_ptr(o) as usize,
-                RefKind::T => continue,
-            };
-            *held.entry(p).or_default() += 1;
-        }
-        let mut to_retire = Vec::new();
-        for k in &self.graveyard {
-            if let RefKind::V(o, _) | RefKind::Range(o, _, _) = k {
-                if Arc::strong_count(o) == held[&(Arc::as_ptr(o) as usize)]
-                    && !self.retired.contains(&o.id)
-                {
-                    to_retire.push(o.id);
-                }
-            }
-        }
-        for id in to_retire {
-            if self.retired.insert(id) {
-                let _ = self.model.disconnect(id);
-                for other in self.model.sections() {
-                    if matches!(self.model.parent(other), Ok(Some((p, _))) if p == id) {
-                        let _ = self.model.disconnect(other);
-                    }
-                }
-            }
-        }
-        let mut to_delete = Vec::new();
-        for k in &self.graveyard {
-            if let RefKind::Point(o, _) = k {
-                if Arc::strong_count(o) == held[&(Arc::as_ptr(o) as usize)] {
-                    if let Ok(Some((sec, _))) = self.model.point_location(o.id) {
-                        if self.owner_of(sec).is_some() {
-                            to_delete.push(o.id);
-                        }
-                    }
-                }
-            }
-        }
-        for id in to_delete {
-            let _ = self.model.delete_point(id);
-        }
-        // Entries on retired sections need no more scanning.
-        let (done, open): (Vec<RefKind>, Vec<RefKind>) = std::mem::take(&mut self.graveyard)
-            .into_iter()
-            .partition(|k| match k {
-                RefKind::V(o, _) | RefKind::Range(o, _, _) => self.retired.contains(&o.id),
-                RefKind::Point(o, _) => match self.model.point_location(o.id) {
-                    Ok(Some((sec, _))) => self.retired.contains(&sec),
-                    _ => true,
-                },
-                RefKind::T => true,
-            });
-        self.settled.extend(done);
-        self.graveyard = open;
-    }
-
     /// A Python `Section` for a live section, sharing its owner.
     pub fn owner_of(&self, id: SectionId) -> Option<Arc<SecOwner>> {
-        if self.retired.contains(&id) {
-            return None;
-        }
         self.sec_owners.get(&id).and_then(Weak::upgrade)
-    }
-
-    /// NEURON's topology text without the retired sections.
-    pub fn topology(&self) -> runtime::Result<String> {
-        let mut text = self.model.topology()?;
-        for id in &self.retired {
-            if let (Ok(name), Ok(nseg)) = (self.model.name(*id), self.model.nseg(*id)) {
-                let line = format!("|{}|       {name}(0-1)\n", "-".repeat(nseg));
-                if let Some(i) = text.find(&line) {
-                    text.replace_range(i..i + line.len(), "");
-                }
-            }
-        }
-        Ok(text)
     }
 
     /// The live sections that have Python owners, in creation order.
@@ -469,12 +328,51 @@ impl Sim {
     }
 }
 
-/// The number of NET_RECEIVE arguments of an NMODL text, from the front end.
-pub fn net_receive_args(text: &str) -> Option<usize> {
-    let mut sources = nmodl_frontend::source::SourceMap::new();
-    let r = nmodl_frontend::check_source(&mut sources, "mechanism.mod", text);
-    r.model
-        .and_then(|m| m.net_receive.as_ref().map(|n| n.params.len()))
+/// The NET_RECEIVE argument counts of a library's mechanisms that have
+/// NET_RECEIVE, from the .mod files of its mod folder (`<folder>` of
+/// `<folder>/<arch>/libnrnmech.so`, or the library's own folder). A
+/// mechanism whose .mod file is not there keeps the spec's count.
+fn library_weight_counts(model: &Model, lib: &Path, names: &[String]) -> HashMap<String, usize> {
+    let mut wanted = HashMap::new();
+    for key in names {
+        if let Ok(spec) = model.mechanism_spec(key) {
+            if spec.kernels.net_receive.is_some() {
+                wanted.insert(spec.name.clone(), key.clone());
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    let Some(dir) = lib.parent() else {
+        return out;
+    };
+    let dir = if dir.file_name().and_then(|s| s.to_str()) == Some(runtime::arch_dir()) {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("mod") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let mut sources = nmodl_frontend::source::SourceMap::new();
+        let r = nmodl_frontend::check_source(&mut sources, &path.to_string_lossy(), &text);
+        if let Some(m) = r.model {
+            if let (Some(key), Some(nr)) = (wanted.get(&m.name), &m.net_receive) {
+                out.insert(key.clone(), nr.params.len());
+            }
+        }
+    }
+    out
 }
 
 /// Converts a runtime error into the Python exception a NEURON user expects.

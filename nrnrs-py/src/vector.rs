@@ -5,7 +5,9 @@
 //! fills: a recording (`vec.record(ref)`) or a NetCon's spike times
 //! (`nc.record(vec)`). A bound vector reads the simulator's buffer each time
 //! it is read, so it always shows what NEURON's vector would hold after the
-//! same calls.
+//! same calls. A recording does not keep what it records alive: when the
+//! section or point process is deleted, the recording stops and keeps its
+//! samples; when the Vector dies, the recording stops.
 
 use std::sync::Arc;
 
@@ -17,8 +19,8 @@ use runtime::{Probe, RecordId, Sampling};
 use crate::point::NetCon;
 use crate::sim::{self, OrPy, PointOwner, SecOwner};
 
-/// What a reference points at. Holding one keeps its section or point
-/// process alive.
+/// What a reference points at. Holding one (in a `Ref`) keeps its section
+/// or point process alive; a recording only keeps the runtime probe.
 #[derive(Debug, Clone)]
 pub enum RefKind {
     /// `h._ref_t`.
@@ -100,7 +102,7 @@ impl Ref {
 
 enum Data {
     Owned(Vec<f64>),
-    Record { id: RecordId, _keep: RefKind },
+    Record(RecordId),
     Spikes(Py<NetCon>),
 }
 
@@ -111,11 +113,10 @@ pub struct Vector {
 }
 
 impl Drop for Vector {
+    /// A dying Vector stops its recording, as in NEURON.
     fn drop(&mut self) {
-        if let Data::Record { _keep, .. } =
-            std::mem::replace(&mut self.data, Data::Owned(Vec::new()))
-        {
-            sim::bury(_keep);
+        if let Data::Record(id) = self.data {
+            sim::schedule(sim::Deletion::Record(id));
         }
     }
 }
@@ -125,7 +126,7 @@ impl Vector {
     fn with_slice<R>(&self, f: impl FnOnce(&[f64]) -> R) -> PyResult<R> {
         match &self.data {
             Data::Owned(v) => Ok(f(v)),
-            Data::Record { id, .. } => {
+            Data::Record(id) => {
                 let id = *id;
                 sim::with(|s| Ok(f(s.model.recorded(id).py()?)))
             }
@@ -133,8 +134,8 @@ impl Vector {
                 let idx = nc.get().idx;
                 sim::with(|s| {
                     let rec = &s.netcons[idx];
-                    match rec.rt.map(|rt| s.model.spikes(rt)) {
-                        Some(Ok(sp)) if rec.alive => Ok(f(sp)),
+                    match s.model.spikes(rec.rt) {
+                        Ok(sp) if rec.alive => Ok(f(sp)),
                         _ => Ok(f(&rec.spikes_cache)),
                     }
                 })
@@ -156,9 +157,12 @@ impl Vector {
         }
     }
 
-    /// Binds the vector to a NetCon's spike times (`nc.record(vec)`).
+    /// Binds the vector to a NetCon's spike times (`nc.record(vec)`),
+    /// stopping a recording it had.
     pub fn bind_spikes(&mut self, nc: Py<NetCon>) {
-        self.data = Data::Spikes(nc);
+        if let Data::Record(id) = std::mem::replace(&mut self.data, Data::Spikes(nc)) {
+            sim::schedule(sim::Deletion::Record(id));
+        }
     }
 
     fn index(len: usize, i: isize) -> PyResult<usize> {
@@ -205,7 +209,8 @@ impl Vector {
     }
 
     /// Records a variable every step (or every `Dt` ms) from the next
-    /// `finitialize`; returns the vector.
+    /// `finitialize`, stopping what the vector recorded before; returns the
+    /// vector.
     #[pyo3(signature = (r, dt = None, sec = None))]
     fn record<'py>(
         mut slf: PyRefMut<'py, Self>,
@@ -237,11 +242,18 @@ impl Vector {
             },
         };
         let probe = kind.probe();
-        let id = sim::with(|s| s.model.record(probe, sampling).py())?;
-        let old = std::mem::replace(&mut slf.data, Data::Record { id, _keep: kind });
-        if let Data::Record { _keep, .. } = old {
-            sim::bury(_keep);
-        }
+        let old = match slf.data {
+            Data::Record(id) => Some(id),
+            _ => None,
+        };
+        let id = sim::with(|s| {
+            let id = s.model.record(probe, sampling).py()?;
+            if let Some(old) = old {
+                s.model.unrecord(old).py()?;
+            }
+            Ok(id)
+        })?;
+        slf.data = Data::Record(id);
         Ok(slf)
     }
 

@@ -70,22 +70,16 @@ def run_protocol(name, engine):
     return _last_json(proc, f"protocol {name} under {engine}")
 
 
-def compare(ours, theirs, dt, known=None):
+def compare(ours, theirs, dt):
     """Asserts every trace and spike train of `theirs` (NEURON) is matched by `ours`.
 
     Traces: same length, |Δ| ≤ ATOL everywhere. Spikes: same count, each time
-    on the same step (|Δt| < dt/2). `known` maps trace names to a FIXME
-    explanation of a known difference in length: ours has one more sample at
-    the end and the rest must agree.
+    on the same step (|Δt| < dt/2).
     """
-    known = known or {}
     problems = []
     assert set(ours["traces"]) == set(theirs["traces"]), "different traces recorded"
     for name, ref in theirs["traces"].items():
         got = ours["traces"][name]
-        if name in known:
-            assert len(got) == len(ref) + 1, f"{name}: the known difference changed ({known[name]})"
-            got = got[:-1]
         if len(got) != len(ref):
             problems.append(f"{name}: {len(got)} samples, NEURON has {len(ref)}")
             continue

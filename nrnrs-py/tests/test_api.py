@@ -3,6 +3,9 @@ data where numbers are involved (tests/data/neuron/geometry.json)."""
 import io
 import json
 import contextlib
+import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -217,3 +220,69 @@ def test_plots_draw(tmp_path):
     assert len(ax.lines) == 1
     ax = plot.space(s(0), s(1))
     assert ax.get_ylabel() == "v"
+
+
+def test_psection_shows_neurons_range_variables():
+    s = h.Section(name="s")
+    s.insert("hh")
+    s.insert("pas")
+    got = {m: list(v) for m, v in s.psection()["density_mechs"].items()}
+    # What NEURON 9.0.2's sec.psection() lists, in its order (no internal fields).
+    assert got == {
+        "hh": ["gnabar", "gkbar", "gl", "el", "gna", "gk", "il", "minf", "hinf", "ninf",
+               "mtau", "htau", "ntau", "m", "h", "n"],
+        "pas": ["g", "e", "i"],
+    }
+
+
+def test_a_vector_records_one_thing_and_dropped_vectors_stop():
+    s = h.Section(name="s")
+    s.insert("pas")
+    v = h.Vector().record(s(0.5)._ref_v)
+    assert v.record(h._ref_t) is v  # records t now, not v
+    for _ in range(100):
+        h.Vector().record(s(0.5)._ref_v)  # dropped at once: the recording stops
+    h.finitialize(-70)
+    h.continuerun(1)
+    assert list(v) == pytest.approx([0.025 * i for i in range(41)], abs=1e-12)
+
+
+def test_setting_t_continues_from_there():
+    s = h.Section(name="s")
+    t = h.Vector().record(h._ref_t)
+    h.finitialize(-65)
+    h.t = 5
+    h.continuerun(6)
+    assert h.t == pytest.approx(6) and len(t) == 41 and t[0] == 0 and t[1] == pytest.approx(5.025)
+    del s
+
+
+def _import_nrnrs_in(cwd):
+    return subprocess.run(
+        [sys.executable, "-c", "import nrnrs; print(nrnrs.libraries())"],
+        cwd=cwd, capture_output=True, text=True,
+    )
+
+
+def _default_library(folder):
+    """<folder>/<arch>/libnrnmech.so, where NEURON and nrnrs look at import."""
+    arch = "arm64" if platform.machine() in ("arm64", "aarch64") else platform.machine()
+    name = "libnrnmech.dylib" if sys.platform == "darwin" else "libnrnmech.so"
+    return folder / arch / name
+
+
+def test_import_without_a_library_in_the_working_directory(tmp_path):
+    _default_library(tmp_path).parent.mkdir()  # the arch folder alone is not a library
+    p = _import_nrnrs_in(tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
+def test_import_with_a_broken_library_fails_naming_it(tmp_path):
+    lib = _default_library(tmp_path)
+    lib.parent.mkdir()
+    lib.write_text("not a shared library")
+    p = _import_nrnrs_in(tmp_path)
+    assert p.returncode != 0
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: cannot load the mechanism library") and str(lib) in last

@@ -1,7 +1,10 @@
 """Misuse raises a Python exception a NEURON user understands; the
 interpreter never crashes."""
+import re
+
 import pytest
 
+import nrnrs
 from nrnrs import h
 
 
@@ -126,8 +129,8 @@ def test_bad_run_arguments():
         h.dt = 0
     with pytest.raises(ValueError, match="secondorder"):
         h.secondorder = 3
-    with pytest.raises(AttributeError, match="setting h.t is not supported"):
-        h.t = 5
+    with pytest.raises(ValueError, match="t = NaN: must be finite"):
+        h.t = float("nan")
     with pytest.raises(ValueError, match="nthread"):
         h.ParallelContext().nthread(0)
     assert h.dt == 0.025
@@ -147,3 +150,14 @@ def test_missing_folder():
 
     with pytest.raises(ValueError, match="is not a folder"):
         nrnrs.load_mechanisms("/nonexistent/mods")
+
+
+def test_nrn_load_dll_errors_name_the_file(tmp_path):
+    missing = tmp_path / "x86_64" / "libnrnmech.so"
+    with pytest.raises(RuntimeError, match=re.escape(f"nrn_load_dll({missing}): ")):
+        h.nrn_load_dll(str(missing))
+    fake = tmp_path / "libfake.so"
+    fake.write_text("not a shared library")
+    with pytest.raises(RuntimeError, match=re.escape(f"nrn_load_dll({fake}): ")):
+        h.nrn_load_dll(str(fake))
+    assert nrnrs.libraries() == []

@@ -10,10 +10,12 @@ NEURON's built-in mechanisms (hh, pas, IClamp, ExpSyn, Exp2Syn, AlphaSynapse,
 SEClamp, NetStim, IntFire1, IntFire2) are always available; more mechanisms
 come from ``load_mechanisms(folder)``, which JIT-compiles a folder of .mod
 files directly, or from ``h.nrn_load_dll(path)`` for a library built by
-``nrnivmodl-rs``.
+``nrnivmodl-rs``. As with NEURON, the working directory's
+``<arch>/libnrnmech.so`` (what ``nrnivmodl-rs`` builds there) is loaded at
+import; ``libraries()`` lists the libraries loaded.
 """
 
-from ._nrnrs import h, load_mechanisms, mechanism_names
+from ._nrnrs import h, libraries, load_mechanisms, mechanism_names
 from . import units
 
-__all__ = ["h", "load_mechanisms", "mechanism_names", "units"]
+__all__ = ["h", "libraries", "load_mechanisms", "mechanism_names", "units"]

@@ -21,7 +21,7 @@ def main():
     else:
         raise SystemExit(f"unknown engine {engine!r}")
     h.load_file("stdrun.hoc")
-    body = protocols.PROTOCOLS.get(name) or protocols.KNOWN_DIFFERENCES[name]
+    body = protocols.PROTOCOLS[name]
     traces, spikes = body(h)
     out = {
         "traces": {k: [float(x) for x in v] for k, v in traces.items()},

@@ -352,6 +352,21 @@ def netcon_shared_threshold(h):
     return vecs, {"pre": pre_spikes, "ns": ns_spikes}
 
 
+def interval_recording_edges(h):
+    """Vector.record(ref, Dt) where NEURON's record events land on a run's
+    last step, and with Dt < dt (several events, so samples, per step)."""
+    soma = h.Section(name="soma")
+    soma.insert("hh")
+    stim = h.IClamp(soma(0.5))
+    stim.delay, stim.dur, stim.amp = 0.5, 1, 0.5
+    vecs = {}
+    for dt_rec in (0.1, 0.25, 0.01):
+        vecs[f"v every {dt_rec} ms"] = h.Vector().record(soma(0.5)._ref_v, dt_rec)
+    h.finitialize(-65)
+    h.continuerun(3)
+    return vecs, {}
+
+
 PROTOCOLS = {
     f.__name__: f
     for f in (
@@ -367,30 +382,6 @@ PROTOCOLS = {
         set_t,
         deleted_while_recorded,
         netcon_shared_threshold,
+        interval_recording_edges,
     )
 }
-
-
-def interval_recording_edges(h):
-    """Vector.record(ref, Dt) where NEURON's record events land on a run's
-    last step, and with Dt < dt (see KNOWN_DIFFERENCES)."""
-    soma = h.Section(name="soma")
-    soma.insert("hh")
-    stim = h.IClamp(soma(0.5))
-    stim.delay, stim.dur, stim.amp = 0.5, 1, 0.5
-    vecs = {}
-    for dt_rec in (0.1, 0.25, 0.01):
-        vecs[f"v every {dt_rec} ms"] = h.Vector().record(soma(0.5)._ref_v, dt_rec)
-    h.finitialize(-65)
-    h.continuerun(3)
-    return vecs, {}
-
-
-# Protocols where nrnrs differs from NEURON today; test_differential.py
-# asserts each difference as it is. FIXME(runtime): Sampling::Interval takes
-# at most one sample per step, at the step's start. NEURON's record events
-# (times accumulated as k·Dt sums) are also delivered at the end of a step,
-# so a run whose final t is at or past the last event time has a sample
-# there (3.0 here), and with Dt < dt several events fall in one step, each a
-# sample.
-KNOWN_DIFFERENCES = {f.__name__: f for f in (interval_recording_edges,)}

@@ -33,20 +33,3 @@ def test_tutorial_agrees_with_neuron(script, neuron_ok, tmp_path):
     theirs = run_script(TUTORIALS / script, "neuron", tmp_path)
     ours = run_script(TUTORIALS / script, "nrnrs", tmp_path)
     compare(ours, theirs, 0.025)
-
-
-def test_interval_recording_known_difference(neuron_ok):
-    """FIXME(runtime), see protocols.KNOWN_DIFFERENCES: asserted as it is today."""
-    theirs = run_protocol("interval_recording_edges", "neuron")["traces"]
-    ours = run_protocol("interval_recording_edges", "nrnrs")["traces"]
-    # NEURON has a sample at t = 3 (the last event time is just below t);
-    # nrnrs does not. Every other sample agrees.
-    for name in ("v every 0.1 ms", "v every 0.25 ms"):
-        assert len(ours[name]) == len(theirs[name]) - 1, name
-        compare({"traces": {name: ours[name]}, "spikes": {}},
-                {"traces": {name: theirs[name][:-1]}, "spikes": {}}, 0.025)
-    # Dt < dt: NEURON samples once per 0.01 ms event, nrnrs once per step;
-    # each nrnrs sample is one of NEURON's.
-    name = "v every 0.01 ms"
-    assert (len(ours[name]), len(theirs[name])) == (121, 301)
-    assert all(any(abs(x - y) <= ATOL for y in theirs[name]) for x in ours[name])

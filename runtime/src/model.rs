@@ -2334,33 +2334,45 @@ impl Model {
 
     /// Takes the samples due. `EveryStep` recordings sample at
     /// `finitialize` and at the end of every step. `Interval(Δ)` recordings
-    /// sample at `finitialize` (t = 0) and then at the start of the first
-    /// step whose t is within dt/2 of k·Δ, where NEURON's record events
-    /// fire, so a run that ends exactly at k·Δ has no sample there.
+    /// behave like NEURON's record events at t = 0, Δ, 2Δ, …: one sample per
+    /// event, taken at `finitialize` for t = 0, then when the event is
+    /// delivered — at the end of the step whose t reached it, or, when
+    /// roundoff left t just short, at the start of the next step (events up
+    /// to t + dt/2). A run whose accumulated t stops short of k·Δ has no
+    /// sample there, exactly as in NEURON.
     fn sample(&mut self, when: SampleAt) -> Result<()> {
         let half = self.dt / 2.0;
+        // The delivery times of the record events of one step (t itself is
+        // recorded as the event's time, as NEURON sets t to it).
+        let mut event_times: Vec<f64> = Vec::new();
         for k in 0..self.records.len() {
             if self.records[k].stopped {
                 continue;
             }
             let take = match (self.records[k].sampling, when) {
-                (Sampling::EveryStep, SampleAt::Init | SampleAt::StepEnd) => true,
-                (Sampling::EveryStep, SampleAt::StepStart) => false,
+                (Sampling::EveryStep, SampleAt::Init | SampleAt::StepEnd) => 1,
+                (Sampling::EveryStep, SampleAt::StepStart) => 0,
                 (Sampling::Interval(d), SampleAt::Init) => {
                     self.records[k].next = d;
-                    true
+                    1
                 }
-                (Sampling::Interval(d), SampleAt::StepStart) => {
-                    if self.records[k].next <= self.t + half {
-                        self.records[k].next += d;
-                        true
+                (Sampling::Interval(d), SampleAt::StepStart | SampleAt::StepEnd) => {
+                    let limit = if when == SampleAt::StepStart {
+                        self.t + half
                     } else {
-                        false
+                        self.t
+                    };
+                    let mut n = 0;
+                    event_times.clear();
+                    while self.records[k].next <= limit {
+                        event_times.push(self.records[k].next);
+                        self.records[k].next += d;
+                        n += 1;
                     }
+                    n
                 }
-                (Sampling::Interval(_), SampleAt::StepEnd) => false,
             };
-            if !take {
+            if take == 0 {
                 continue;
             }
             let place = match self.records[k].place {
@@ -2382,7 +2394,15 @@ impl Model {
                 }
             };
             let v = self.read_place(place);
-            self.records[k].data.push(v);
+            let interval = matches!(self.records[k].sampling, Sampling::Interval(_));
+            for j in 0..take {
+                let value = if interval && place == Place::T && when != SampleAt::Init {
+                    event_times[j]
+                } else {
+                    v
+                };
+                self.records[k].data.push(value);
+            }
         }
         Ok(())
     }

@@ -323,6 +323,33 @@ fn netcon_threshold_and_delay_can_be_read_and_changed() {
 }
 
 #[test]
+fn interval_recordings_sample_like_neurons_record_events() {
+    // NEURON 9.0.2: `Vector.record(&t, Dt)` on a section with hh,
+    // finitialize(-65), round(tstop/dt) fadvance calls at dt 0.025:
+    // (tstop, Dt, number of samples, last sample).
+    let neuron = [
+        (1.0, 0.1, 10, 0.8999999999999999),
+        (3.0, 0.1, 31, 3.0000000000000013),
+        (3.0, 0.25, 13, 3.0),
+        (1.0, 0.01, 100, 0.9900000000000007),
+        (2.0, 0.03, 67, 1.9800000000000015),
+    ];
+    for (tstop, dt_rec, count, last) in neuron {
+        let mut m = common::model_with_builtins();
+        let s = m.create_section("s").unwrap();
+        m.insert(s, "hh").unwrap();
+        let r = m.record(Probe::T, Sampling::Interval(dt_rec)).unwrap();
+        m.finitialize(-65.0).unwrap();
+        for _ in 0..(tstop / 0.025f64).round() as usize {
+            m.fadvance().unwrap();
+        }
+        let ts = m.recorded(r).unwrap();
+        assert_eq!(ts.len(), count, "tstop {tstop}, Dt {dt_rec}");
+        assert_eq!(*ts.last().unwrap(), last, "tstop {tstop}, Dt {dt_rec}");
+    }
+}
+
+#[test]
 fn recording_interval_and_csv() {
     let mut m = common::model_with_builtins();
     let s = m.create_section("s").unwrap();

@@ -113,7 +113,7 @@ fn closer(ch: u8) -> u8 {
 /// The keyword that names a block: the nearest preceding block keyword on the
 /// stretch of text before `{` (e.g. `PROCEDURE rates(v (mV))` gives
 /// `PROCEDURE rates`, `if (x)` gives `if`, `NEURON` gives `NEURON`).
-fn block_owner(words: &[(String, usize)]) -> String {
+fn block_owner(words: &[(&str, usize)]) -> String {
     const HEADS: &[&str] = &[
         "NEURON",
         "UNITS",
@@ -152,14 +152,14 @@ fn block_owner(words: &[(String, usize)]) -> String {
         "AFTER",
     ];
     for (i, (w, _)) in words.iter().enumerate().rev().take(12) {
-        if NAMED.contains(&w.as_str()) {
+        if NAMED.contains(w) {
             return match words.get(i + 1) {
                 Some((name, _)) => format!("{w} {name}"),
-                None => w.clone(),
+                None => w.to_string(),
             };
         }
-        if HEADS.contains(&w.as_str()) {
-            return w.clone();
+        if HEADS.contains(w) {
+            return w.to_string();
         }
     }
     String::new()
@@ -220,7 +220,7 @@ fn scan_brackets(file: FileId, src: &str, prefix: bool) -> Result<Vec<Open>, Dia
     };
     let mut stack: Vec<Open> = Vec::new();
     // Recent words, for naming blocks; cleared at each `{` and `}`.
-    let mut words: Vec<(String, usize)> = Vec::new();
+    let mut words: Vec<(&str, usize)> = Vec::new();
     let span = |a: usize, b: usize| Span::new(file, a, b);
     let mut last_word: &[u8] = b"";
     while s.pos < s.src.len() {
@@ -374,7 +374,8 @@ fn scan_brackets(file: FileId, src: &str, prefix: bool) -> Result<Vec<Open>, Dia
                 if words.len() > 64 {
                     words.drain(..32);
                 }
-                words.push((String::from_utf8_lossy(word).into_owned(), start));
+                // Names are ASCII, so the slice is on character boundaries.
+                words.push((&src[start..start + word.len()], start));
                 last_word = word;
             }
             _ => s.pos += 1,
@@ -604,7 +605,7 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
     use Rule as R;
     Some(match rule {
         R::EOI => "end of file",
-        R::WHITESPACE | R::COMMENT | R::ident_char | R::keyword => return None,
+        R::COMMENT | R::ident_char | R::keyword => return None,
         R::item | R::unit_def => "a block such as NEURON, PARAMETER or BREAKPOINT",
         R::neuron_stmt => "a NEURON statement",
         R::decl_item => "a declaration",
@@ -787,8 +788,9 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         R::assign_stmt | R::assign_target => "an assignment",
         R::call_stmt | R::call => "a call",
         R::expr => "an expression",
-        R::indexed => "`[`",
-        R::name_ref => "a name",
+        R::name_expr => "a name",
+        // Implied by the operators that may follow a name.
+        R::call_args | R::index => return None,
         R::paren => "`(`",
         R::neg => "`-`",
         R::not => "`!`",
@@ -870,8 +872,7 @@ fn syntax_error(file: FileId, src: &str, err: pest::error::Error<Rule>) -> Diagn
             Rule::not,
             Rule::number_lit,
             Rule::call,
-            Rule::indexed,
-            Rule::name_ref,
+            Rule::name_expr,
             Rule::paren,
             Rule::expr,
         ];
@@ -914,6 +915,21 @@ fn syntax_error(file: FileId, src: &str, err: pest::error::Error<Rule>) -> Diagn
     ];
     if expected.iter().any(|e| !operators.contains(&e.as_str())) {
         expected.retain(|e| !operators.contains(&e.as_str()));
+    } else {
+        // The grammar tries the operators most frequent first; list them
+        // loosest first, as nocmodl's table orders them.
+        const BINARY: [&str; 14] = [
+            "`||`", "`&&`", "`<=`", "`>=`", "`==`", "`!=`", "`<`", "`>`", "`+`", "`-`", "`*`",
+            "`/`", "`%`", "`^`",
+        ];
+        let slots: Vec<usize> = (0..expected.len())
+            .filter(|&i| BINARY.contains(&expected[i].as_str()))
+            .collect();
+        let mut ops: Vec<String> = slots.iter().map(|&i| expected[i].clone()).collect();
+        ops.sort_by_key(|o| BINARY.iter().position(|b| b == o));
+        for (&i, op) in slots.iter().zip(ops) {
+            expected[i] = op;
+        }
     }
     let orig_pos = floor_char_boundary(src, pos);
     while pos < src.len() && src.as_bytes()[pos].is_ascii_whitespace() {
@@ -1064,7 +1080,17 @@ fn trimmed_end(pair: &Pair<Rule>) -> usize {
     let span = pair.as_span();
     let end = span.end();
     let text = pair.get_input().as_bytes();
-    let mut i = match pair.clone().into_inner().last() {
+    // Fast path: skipped text can only end in whitespace, at the end of the
+    // file (a `:` comment without a newline) or with `ENDCOMMENT`; any other
+    // last byte is a real token, so the pair already ends there.
+    if end == span.start()
+        || (end < text.len()
+            && !matches!(text[end - 1], b' ' | b'\t'..=b'\r')
+            && !text[..end].ends_with(b"ENDCOMMENT"))
+    {
+        return end;
+    }
+    let mut i = match pair.clone().into_inner().next_back() {
         Some(last) => trimmed_end(&last),
         None => return end,
     };
@@ -2016,7 +2042,13 @@ impl Lower {
         let span = self.span(&pair);
         let mut inner = pair.into_inner();
         let name = self.ident(next(&mut inner));
-        let args = inner
+        self.call_with_args(name, inner, span)
+    }
+
+    /// A call of `name` with the argument pairs `args` (the children of
+    /// `call` after the name, or of `call_args`).
+    fn call_with_args(&mut self, name: Ident, args: Pairs<Rule>, span: Span) -> Expr {
+        let args = args
             .map(|a| match a.as_rule() {
                 Rule::string => Expr {
                     span: self.span(&a),
@@ -2143,6 +2175,33 @@ impl Lower {
 
     /// One operand, with its depth (1 for leaves).
     fn parse_primary(&mut self, pair: Pair<Rule>) -> (Expr, u32) {
+        // A plain name's span is its identifier's; the others are computed
+        // only when needed, as trailing blanks make `span` walk the children.
+        if pair.as_rule() == Rule::name_expr {
+            let mut inner = pair.clone().into_inner();
+            let name = self.ident(next(&mut inner));
+            let Some(tail) = inner.next() else {
+                let e = Expr {
+                    span: name.span,
+                    kind: ExprKind::Name(name),
+                };
+                return (e, 1);
+            };
+            let span = Span::new(self.file, name.span.start as usize, trimmed_end(&tail));
+            let e = match tail.as_rule() {
+                // call_args = { "(" ~ (call_arg ~ ("," ~ call_arg)*)? ~ ")" }
+                Rule::call_args => self.call_with_args(name, tail.into_inner(), span),
+                // index = { "[" ~ expr ~ "]" }
+                _ => {
+                    let ix = self.parse_expr(next(&mut tail.into_inner()));
+                    Expr {
+                        kind: ExprKind::Indexed(name, Box::new(ix)),
+                        span,
+                    }
+                }
+            };
+            return (e, 1);
+        }
         let span = self.span(&pair);
         match pair.as_rule() {
             // number_lit = { number ~ units? }
@@ -2151,34 +2210,6 @@ impl Lower {
                 (
                     Expr {
                         kind: ExprKind::Number(n.value),
-                        span,
-                    },
-                    1,
-                )
-            }
-            Rule::call => {
-                let e = self.parse_call(pair);
-                (e, 1)
-            }
-            // indexed = { ident ~ "[" ~ expr ~ "]" }
-            Rule::indexed => {
-                let mut inner = pair.into_inner();
-                let name = self.ident(next(&mut inner));
-                let ix = self.parse_expr(next(&mut inner));
-                (
-                    Expr {
-                        kind: ExprKind::Indexed(name, Box::new(ix)),
-                        span,
-                    },
-                    1,
-                )
-            }
-            // name_ref = { ident }
-            Rule::name_ref => {
-                let name = self.ident(next(&mut pair.into_inner()));
-                (
-                    Expr {
-                        kind: ExprKind::Name(name),
                         span,
                     },
                     1,

@@ -1,3 +1,6 @@
+//! Quick kernel-speed probe: 100 hh axons of 101 compartments with our
+//! JIT-compiled built-ins, 400 steps; prints ns per compartment-step and the
+//! runtime's per-phase times. `cargo run --release -p mechanisms --example speed`
 fn main() {
     let mut m = mechanisms::new_model().unwrap();
     let ncell = 100;

@@ -25,7 +25,7 @@ use codegen::ir::*;
 use codegen::rust::{emit_library, LibraryEntry};
 use codegen::valid::{validate, ValidModule};
 use common::gen;
-use common::{diff_data, diff_slices, lowered_data, mod_files, same};
+use common::{diff_data, diff_slices, mod_files, same};
 use harness::{build_and_load, run_event, run_kernel, run_kernel_tampered};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -1323,52 +1323,10 @@ fn every_lowered_mod_file_agrees_with_the_interpreter_bit_for_bit() {
 /// TABLE check, INITIAL, 40 steps of currents and states and a few
 /// NET_RECEIVE events, interpreter and library in lockstep.
 fn lockstep(vm: &ValidModule, k: &abi::NrnKernels, spec: &MechanismSpec) -> Result<(), String> {
-    let mut a = lowered_data(vm, spec);
-    let mut c = a.clone();
-    let has = |p: Phase| vm.module().kernel(p).is_some();
-    let step = |a: &mut MechData, c: &mut MechData, p: Phase, what: &str| -> Result<(), String> {
-        if !has(p) {
-            return Ok(());
-        }
-        let sa = interp::run_kernel(vm, p, a).map_err(|e| e.0)?;
-        let sc = run_kernel(k, vm, p, c).map_err(|e| e.0)?;
-        let diffs = diff_data(a, c);
-        if sa != sc || !diffs.is_empty() {
-            return Err(format!("{what} {p:?}: status {sa} vs {sc}; {diffs:?}"));
-        }
-        Ok(())
-    };
-    step(&mut a, &mut c, Phase::TableCheck, "initial")?;
-    step(&mut a, &mut c, Phase::Init, "initial")?;
-    for n in 0..40 {
-        for d in [&mut a, &mut c] {
-            d.t = n as f64 * 0.025;
-            d.rhs.iter_mut().for_each(|x| *x = 0.0);
-            d.d.iter_mut().for_each(|x| *x = 0.0);
-            for ion in &mut d.ions {
-                ion.cur.iter_mut().for_each(|x| *x = 0.0);
-                ion.dcurdv.iter_mut().for_each(|x| *x = 0.0);
-            }
-        }
-        let what = format!("step {n}");
-        step(&mut a, &mut c, Phase::TableCheck, &what)?;
-        step(&mut a, &mut c, Phase::Cur, &what)?;
-        step(&mut a, &mut c, Phase::State, &what)?;
-        if has(Phase::NetReceive) && n % 10 == 5 {
-            let mut wa = vec![0.01; 8];
-            let mut wc = wa.clone();
-            let sa = interp::run_event(vm, Phase::NetReceive, &mut a, 1, &mut wa, 0.0)
-                .map_err(|e| e.0)?;
-            let sc =
-                run_event(k, vm, Phase::NetReceive, &mut c, 1, &mut wc, 0.0).map_err(|e| e.0)?;
-            let mut diffs = diff_data(&a, &c);
-            diffs.extend(diff_slices("weights", &wa, &wc));
-            if sa != sc || !diffs.is_empty() {
-                return Err(format!(
-                    "{what} NET_RECEIVE: status {sa} vs {sc}; {diffs:?}"
-                ));
-            }
-        }
-    }
-    Ok(())
+    common::lockstep(
+        vm,
+        spec,
+        &|p, d| run_kernel(k, vm, p, d).map_err(|e| e.0),
+        &|d, w| run_event(k, vm, Phase::NetReceive, d, 1, w, 0.0).map_err(|e| e.0),
+    )
 }

@@ -800,9 +800,9 @@ pub enum Phase {
     Cur,
     /// BREAKPOINT SOLVE (`state`).
     State,
-    /// TABLE rebuild (`table_check`), run per instance like NEURON's
-    /// `_check_table_thread` (the first instance rebuilds, later ones see
-    /// the table up to date).
+    /// TABLE rebuild (`table_check`): a per-instance body that the runtime
+    /// calls with the first instance only, as NEURON's `_check_table_thread`
+    /// checks through instance 0 (DEPEND variables are GLOBALs).
     TableCheck,
     /// NET_RECEIVE (`net_receive`), run once per event for its instance.
     NetReceive,

@@ -229,8 +229,20 @@ impl Compiler {
             let lower = Lower::new(b, jm, vm, ids, unit);
             lower.run();
         }
+        // `NRNRS_JIT_DUMP=1` prints each function's machine code (a
+        // development aid for reading what the generated kernels do).
+        let dump = std::env::var_os("NRNRS_JIT_DUMP").is_some();
+        ctx.set_disasm(dump);
         jm.define_function(id, ctx)
             .map_err(|e| JitError(format!("{e:?}")))?;
+        if let Some(code) = ctx.compiled_code().filter(|_| dump) {
+            eprintln!(
+                "; {} {}\n{}",
+                vm.module().name,
+                unit.name(),
+                code.vcode.as_deref().unwrap_or("")
+            );
+        }
         Ok(())
     }
 }
@@ -269,6 +281,15 @@ struct Ids {
 enum Unit<'a> {
     Function(&'a Function),
     Kernel(&'a Kernel),
+}
+
+impl Unit<'_> {
+    fn name(&self) -> String {
+        match self {
+            Unit::Function(f) => f.name.to_string(),
+            Unit::Kernel(k) => format!("{:?}", k.phase),
+        }
+    }
 }
 
 /// Compiled kernels. Dropping it frees the code: the function pointers it
@@ -887,6 +908,16 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     fn call_math(&mut self, fun: MathFn, args: &[Value]) -> Value {
+        // Exactly rounded operations are inline (no call, so no registers
+        // spilled around one); each is bit for bit what `crate::math`
+        // computes.
+        match fun {
+            MathFn::Sqrt => return self.b.ins().sqrt(args[0]),
+            MathFn::Fabs => return self.b.ins().fabs(args[0]),
+            MathFn::Floor => return self.b.ins().floor(args[0]),
+            MathFn::Ceil => return self.b.ins().ceil(args[0]),
+            _ => {}
+        }
         let r = self.math_ref(fun);
         let call = self.b.ins().call(r, args);
         self.b.inst_results(call)[0]

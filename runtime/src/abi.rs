@@ -37,7 +37,8 @@
 //! - `net_receive_init`: at `finitialize`, once per NetCon targeting the
 //!   instance, for the NET_RECEIVE block's inner INITIAL.
 //! - `table_check`: before each step and at `finitialize`, from one thread, to
-//!   rebuild TABLEs whose DEPEND variables changed.
+//!   rebuild TABLEs whose DEPEND variables changed. Called with `count` 1 (the
+//!   first instance), as NEURON checks tables through instance 0.
 //! - `before_*` / `after_*`: NEURON's BEFORE/AFTER blocks, at the points their
 //!   names say.
 //!

@@ -265,23 +265,56 @@ pub(crate) struct Chunk(pub [f64; abi::COLUMN_PADDING]);
 
 /// One SoA column, 64-byte aligned, padded to a multiple of
 /// [`abi::COLUMN_PADDING`] values.
-#[derive(Debug, Clone, Default)]
+///
+/// Large columns are allocated by the system allocator on fresh pages, so
+/// every column of a mechanism would start at the same offset within a
+/// 4 KiB page. A kernel reading twenty columns at one instance index would
+/// then hit one L1 cache set twenty times (the set is picked by the address
+/// bits below 4 KiB) and evict its own data. Each column therefore starts
+/// `skew` chunks (64-byte lines) into its allocation, a different number for
+/// successive columns, which spreads the columns over the cache sets.
+#[derive(Debug, Clone)]
 pub(crate) struct Column {
+    /// `skew` unused leading chunks, then the column's values.
     chunks: Vec<Chunk>,
+    skew: usize,
+}
+
+/// The next column's skew, in chunks: successive columns take successive
+/// values modulo [`SKEW_SETS`].
+static NEXT_SKEW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The number of different skews: 4 KiB / 64-byte lines.
+const SKEW_SETS: usize = 64;
+
+/// The next skew in chunks (see [`Column`]), shared by columns and node vectors.
+pub(crate) fn next_skew() -> usize {
+    NEXT_SKEW.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SKEW_SETS
+}
+
+impl Default for Column {
+    /// An empty column with the next skew.
+    fn default() -> Column {
+        let skew = next_skew();
+        Column {
+            chunks: vec![Chunk::default(); skew],
+            skew,
+        }
+    }
 }
 
 impl Column {
     pub(crate) fn get(&self, i: usize) -> f64 {
-        self.chunks[i / abi::COLUMN_PADDING].0[i % abi::COLUMN_PADDING]
+        self.chunks[self.skew + i / abi::COLUMN_PADDING].0[i % abi::COLUMN_PADDING]
     }
 
     pub(crate) fn set(&mut self, i: usize, v: f64) {
-        self.chunks[i / abi::COLUMN_PADDING].0[i % abi::COLUMN_PADDING] = v;
+        self.chunks[self.skew + i / abi::COLUMN_PADDING].0[i % abi::COLUMN_PADDING] = v;
     }
 
     /// Makes room for `n` values (padding filled with zeros).
     pub(crate) fn ensure_len(&mut self, n: usize) {
-        let chunks = n.div_ceil(abi::COLUMN_PADDING);
+        let chunks = self.skew + n.div_ceil(abi::COLUMN_PADDING);
         if self.chunks.len() < chunks {
             self.chunks.resize(chunks, Chunk::default());
         }
@@ -289,11 +322,55 @@ impl Column {
 
     /// The padded capacity in values.
     pub(crate) fn padded_len(&self) -> usize {
-        self.chunks.len() * abi::COLUMN_PADDING
+        (self.chunks.len() - self.skew) * abi::COLUMN_PADDING
     }
 
     pub(crate) fn as_mut_ptr(&mut self) -> *mut f64 {
-        self.chunks.as_mut_ptr().cast::<f64>()
+        self.chunks[self.skew..].as_mut_ptr().cast::<f64>()
+    }
+}
+
+/// A node vector (v, rhs, d, ...) that starts at a skewed offset into its
+/// allocation, for the same reason as [`Column`]: the node vectors of a large
+/// model would otherwise all start at one offset within a page, and a store
+/// to `rhs[k]` followed by a load of `d[k]` would falsely depend on each
+/// other (4 KiB aliasing). Dereferences to the `[f64]` of its nodes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeVec {
+    /// `skew` unused leading values, then the nodes.
+    data: Vec<f64>,
+    skew: usize,
+}
+
+impl NodeVec {
+    /// `n` nodes set to `value`.
+    pub(crate) fn filled(value: f64, n: usize) -> NodeVec {
+        let skew = next_skew() * abi::COLUMN_PADDING;
+        let mut data = vec![0.0; skew + n];
+        data[skew..].fill(value);
+        NodeVec { data, skew }
+    }
+}
+
+impl FromIterator<f64> for NodeVec {
+    fn from_iter<I: IntoIterator<Item = f64>>(iter: I) -> NodeVec {
+        let skew = next_skew() * abi::COLUMN_PADDING;
+        let mut data = vec![0.0; skew];
+        data.extend(iter);
+        NodeVec { data, skew }
+    }
+}
+
+impl std::ops::Deref for NodeVec {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.data[self.skew..]
+    }
+}
+
+impl std::ops::DerefMut for NodeVec {
+    fn deref_mut(&mut self) -> &mut [f64] {
+        &mut self.data[self.skew..]
     }
 }
 
@@ -337,7 +414,7 @@ impl MechStore {
         let n_ptr = spec.pointers.len();
         MechStore {
             spec,
-            cols: vec![Column::default(); ncol],
+            cols: (0..ncol).map(|_| Column::default()).collect(),
             globals,
             count: 0,
             owners: Vec::new(),

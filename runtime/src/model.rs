@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use crate::abi;
 use crate::error::check_x;
 use crate::ion::{self, IonStore};
-use crate::mechanism::{MechKind, MechStore, MechanismSpec, Owner};
+use crate::mechanism::{MechKind, MechStore, MechanismSpec, NodeVec, Owner};
 use crate::morphology::{self, Pt3d};
 use crate::plugin::{self, HostCtx, HostRequest, IonArgs, KernelArgs, KernelKind};
 use crate::{Error, Result};
@@ -203,14 +203,14 @@ struct Recording {
 struct Compiled {
     ncell: usize,
     parent: Vec<u32>,
-    a: Vec<f64>,
-    b: Vec<f64>,
-    area: Vec<f64>,
-    rinv: Vec<f64>,
-    diam: Vec<f64>,
-    v: Vec<f64>,
-    rhs: Vec<f64>,
-    d: Vec<f64>,
+    a: NodeVec,
+    b: NodeVec,
+    area: NodeVec,
+    rinv: NodeVec,
+    diam: NodeVec,
+    v: NodeVec,
+    rhs: NodeVec,
+    d: NodeVec,
     /// Nodes with capacitance (segment nodes) and their (section, node).
     cap_nodes: Vec<u32>,
     cap_owner: Vec<(u32, u32)>,
@@ -1800,13 +1800,13 @@ impl Model {
         self.sort_instances_by_cell(&cell_of);
         let n = node_key.len();
         let c = &mut self.comp;
-        c.area = vec![morphology::END_NODE_AREA; n];
-        c.rinv = vec![0.0; n];
-        c.diam = vec![0.0; n];
-        c.a = vec![0.0; n];
-        c.b = vec![0.0; n];
-        c.rhs = vec![0.0; n];
-        c.d = vec![0.0; n];
+        c.area = NodeVec::filled(morphology::END_NODE_AREA, n);
+        c.rinv = NodeVec::filled(0.0, n);
+        c.diam = NodeVec::filled(0.0, n);
+        c.a = NodeVec::filled(0.0, n);
+        c.b = NodeVec::filled(0.0, n);
+        c.rhs = NodeVec::filled(0.0, n);
+        c.d = NodeVec::filled(0.0, n);
         c.v = node_key
             .iter()
             .map(|k| old_v.get(k).copied().unwrap_or(-65.0))
@@ -1936,14 +1936,14 @@ impl Model {
                 .iter()
                 .any(|m| m.count > 0 && m.spec.kind == MechKind::ArtificialCell)
         {
-            self.comp.v = vec![0.0];
-            self.comp.rhs = vec![0.0];
-            self.comp.d = vec![0.0];
-            self.comp.area = vec![morphology::END_NODE_AREA];
-            self.comp.rinv = vec![0.0];
-            self.comp.diam = vec![0.0];
-            self.comp.a = vec![0.0];
-            self.comp.b = vec![0.0];
+            self.comp.v = NodeVec::filled(0.0, 1);
+            self.comp.rhs = NodeVec::filled(0.0, 1);
+            self.comp.d = NodeVec::filled(0.0, 1);
+            self.comp.area = NodeVec::filled(morphology::END_NODE_AREA, 1);
+            self.comp.rinv = NodeVec::filled(0.0, 1);
+            self.comp.diam = NodeVec::filled(0.0, 1);
+            self.comp.a = NodeVec::filled(0.0, 1);
+            self.comp.b = NodeVec::filled(0.0, 1);
             self.comp.parent = vec![0];
             self.comp.ncell = 1;
             group_nodes = vec![(0..1, 1)];
@@ -2025,10 +2025,18 @@ impl Model {
                 valence,
             });
         }
+        // NEURON checks a mechanism's TABLEs once per thread, through its
+        // first instance (`_check_table_thread` with instance 0): DEPEND
+        // variables are GLOBALs, so one instance decides for all.
+        let count = if phase == Phase::TableCheck.name() {
+            1
+        } else {
+            store.count
+        };
         let c = &mut self.comp;
         let args = KernelArgs {
             mech_id: m as u32,
-            count: store.count,
+            count,
             t: time,
             dt: self.dt,
             celsius: self.celsius,

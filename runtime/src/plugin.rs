@@ -543,14 +543,16 @@ pub(crate) fn invoke(
     if args.rhs.len() != n || args.d.len() != n || args.area.len() != n || args.diam.len() != n {
         return bad("node arrays");
     }
-    if args.node_index.len() < count || args.node_index[..count].iter().any(|&i| i as usize >= n) {
+    // `max` (not `any`) so the scans vectorise: they run on every call.
+    let max_index = |ix: &[u32]| ix.iter().copied().max().map_or(0, |m| m as usize + 1);
+    if args.node_index.len() < count || max_index(&args.node_index[..count]) > n {
         return bad("node index");
     }
     if args.fields.iter().any(|c| c.len() < count) {
         return bad("column length");
     }
     for ion in &args.ions {
-        if ion.index.len() < count || ion.index[..count].iter().any(|&i| i as usize >= ion.count) {
+        if ion.index.len() < count || max_index(&ion.index[..count]) > ion.count {
             return bad("ion index");
         }
         if ion.cols.iter().any(|c| c.len() < ion.count) {

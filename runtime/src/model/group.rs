@@ -80,6 +80,9 @@ pub(super) struct GroupLayout {
     pub ncell: usize,
     /// Node → parent node, local.
     pub parent: Vec<u32>,
+    /// The non-root nodes in the order triangularisation visits them
+    /// (bksub visits them in reverse): see [`solve_order`].
+    pub solve_order: Vec<u32>,
     /// Capacitive nodes: (local node, section slot, node in section).
     pub cap: Vec<(u32, u32, u32)>,
     pub mechs: Vec<MechPart>,
@@ -104,6 +107,46 @@ pub struct PhaseTimes {
     pub events: Duration,
     /// The number of `fadvance` steps counted.
     pub steps: u64,
+}
+
+/// How many cells' elimination chains [`solve_order`] interleaves.
+const SOLVE_BATCH: usize = 8;
+
+/// The order in which the Hines triangularisation visits the non-root nodes
+/// `ncell..parent.len()` of a group (back substitution uses the reverse).
+///
+/// NEURON visits them from last to first; along one cell that is a chain of
+/// dependent divisions, so a single cell runs at the latency of the chain.
+/// Here the per-cell subsequences of that order are kept as they are and
+/// only interleaved, round robin over batches of [`SOLVE_BATCH`] consecutive
+/// cells, so the processor overlaps independent chains. Every node still sees
+/// its children in NEURON's order and no two cells share a node, so the
+/// arithmetic, and every result, is bit for bit that of NEURON's order.
+/// Nodes whose parent does not precede them (never the case for layouts the
+/// model builds) make it fall back to NEURON's order.
+pub(super) fn solve_order(parent: &[u32], ncell: usize) -> Vec<u32> {
+    let n = parent.len();
+    let plain = || (ncell..n).rev().map(|i| i as u32).collect::<Vec<u32>>();
+    let mut cell_of: Vec<u32> = (0..n as u32).collect();
+    for i in ncell..n {
+        let p = parent[i] as usize;
+        if p >= i {
+            return plain();
+        }
+        cell_of[i] = cell_of[p];
+    }
+    let mut per_cell: Vec<Vec<u32>> = vec![Vec::new(); ncell];
+    for i in (ncell..n).rev() {
+        per_cell[cell_of[i] as usize].push(i as u32);
+    }
+    let mut order = Vec::with_capacity(n - ncell);
+    for batch in per_cell.chunks(SOLVE_BATCH) {
+        let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
+        for k in 0..longest {
+            order.extend(batch.iter().filter_map(|c| c.get(k)));
+        }
+    }
+    order
 }
 
 /// Splits `cells` (weights per cell) into at most `n` contiguous runs of about
@@ -376,7 +419,8 @@ fn run_group(sh: &Shared, job: &mut GroupJob, what: Job) -> Result<()> {
         return phase_all(sh, job, Phase::BeforeStep, t_mid);
     }
     // triang and bksub.
-    for i in (lay.ncell..n).rev() {
+    for &i in &lay.solve_order {
+        let i = i as usize;
         let p = a[i] / d[i];
         let pi = lay.parent[i] as usize;
         d[pi] -= p * b[i];
@@ -385,7 +429,8 @@ fn run_group(sh: &Shared, job: &mut GroupJob, what: Job) -> Result<()> {
     for i in 0..lay.ncell {
         rhs[i] /= d[i];
     }
-    for i in lay.ncell..n {
+    for &i in lay.solve_order.iter().rev() {
+        let i = i as usize;
         let pi = lay.parent[i] as usize;
         rhs[i] -= b[i] * rhs[pi];
         rhs[i] /= d[i];
@@ -506,6 +551,9 @@ impl Model {
                 ..GroupLayout::default()
             })
             .collect();
+        for grp in &mut groups {
+            grp.solve_order = solve_order(&grp.parent, grp.ncell);
+        }
         for (k, &nd) in self.comp.cap_nodes.iter().enumerate() {
             let g = group_of(nd);
             let (s, j) = self.comp.cap_owner[k];
@@ -827,6 +875,58 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The interleaved solve order visits every non-root node once and keeps
+    /// each cell's nodes in NEURON's (descending) order, so each node still
+    /// sees its children in NEURON's order.
+    #[test]
+    fn solve_order_interleaves_cells_and_keeps_each_cells_order() {
+        // 11 cells (roots 0..11) of different shapes, sections appended
+        // cell after cell, some branched: parent[i] < i.
+        let ncell = 11;
+        let mut parent: Vec<u32> = (0..ncell as u32).map(|_| 0).collect();
+        let mut cell_of: Vec<usize> = (0..ncell).collect();
+        for c in 0..ncell {
+            let first = parent.len() as u32;
+            for k in 0..(3 + 2 * c) {
+                let p = match k {
+                    0 => c as u32,
+                    _ if k % 4 == 3 => first,
+                    _ => parent.len() as u32 - 1,
+                };
+                parent.push(p);
+                cell_of.push(c);
+            }
+        }
+        let order = solve_order(&parent, ncell);
+        let mut seen = order.clone();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (ncell as u32..parent.len() as u32).collect::<Vec<_>>()
+        );
+        for c in 0..ncell {
+            let mine: Vec<u32> = order
+                .iter()
+                .copied()
+                .filter(|&i| cell_of[i as usize] == c)
+                .collect();
+            let neuron: Vec<u32> = (ncell..parent.len())
+                .rev()
+                .filter(|&i| cell_of[i] == c)
+                .map(|i| i as u32)
+                .collect();
+            assert_eq!(mine, neuron, "cell {c}");
+        }
+        // Interleaved: the first SOLVE_BATCH entries come from different cells.
+        let firsts: std::collections::HashSet<usize> = order[..SOLVE_BATCH]
+            .iter()
+            .map(|&i| cell_of[i as usize])
+            .collect();
+        assert_eq!(firsts.len(), SOLVE_BATCH);
+        // A parent after its child falls back to NEURON's order.
+        assert_eq!(solve_order(&[0, 2, 1], 1), vec![2, 1]);
+    }
 
     #[test]
     fn partition_is_contiguous_balanced_and_never_empty() {

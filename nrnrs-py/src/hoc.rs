@@ -197,6 +197,35 @@ impl Hoc {
         Ok(1.0)
     }
 
+    /// `h.nrnrs_phase_times()` (nrnrs only, not in NEURON): the time the
+    /// fixed step spent in each of its parts since the simulator was made
+    /// or `h.nrnrs_reset_phase_times()` was called, as a dict of seconds
+    /// with keys `currents`, `matrix_setup`, `solve`, `states`, `events`,
+    /// and `steps` (the number of fadvance steps counted, an int). With
+    /// several threads each parallel part counts its slowest thread of each
+    /// step. Reads the runtime's counters; changes nothing.
+    fn nrnrs_phase_times<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let p = sim::with(|s| Ok(s.model.phase_times()))?;
+        let d = PyDict::new(py);
+        d.set_item("currents", p.currents.as_secs_f64())?;
+        d.set_item("matrix_setup", p.matrix_setup.as_secs_f64())?;
+        d.set_item("solve", p.solve.as_secs_f64())?;
+        d.set_item("states", p.states.as_secs_f64())?;
+        d.set_item("events", p.events.as_secs_f64())?;
+        d.set_item("steps", p.steps)?;
+        Ok(d)
+    }
+
+    /// `h.nrnrs_reset_phase_times()` (nrnrs only): zeroes the counters that
+    /// `h.nrnrs_phase_times()` reads.
+    fn nrnrs_reset_phase_times(&self) -> PyResult<f64> {
+        sim::with(|s| {
+            s.model.reset_phase_times();
+            Ok(())
+        })?;
+        Ok(1.0)
+    }
+
     /// stdrun's `run()`: setdt, finitialize(v_init), continuerun(tstop).
     #[pyo3(signature = (tstop = None))]
     fn run(&self, py: Python<'_>, tstop: Option<f64>) -> PyResult<f64> {

@@ -1124,6 +1124,8 @@ impl Model {
             let n_ions = store.ion_type.len();
             let mut scratch_ions = vec![[[0.0f64; 1]; 5]; n_ions];
             let zero_index = [0u32];
+            let null_ptrs: Vec<[*mut f64; 1]> =
+                vec![[std::ptr::null_mut()]; store.spec.pointers.len()];
             let ions = scratch_ions
                 .iter_mut()
                 .zip(&store.ion_type)
@@ -1143,8 +1145,6 @@ impl Model {
                     }
                 })
                 .collect();
-            let null_ptrs: Vec<[*mut f64; 1]> =
-                vec![[std::ptr::null_mut()]; store.spec.pointers.len()];
             let args = KernelArgs {
                 mech_id: m as u32,
                 count: 1,
@@ -2013,7 +2013,7 @@ impl Model {
             return Ok(());
         }
         let mut slots: Vec<Option<&mut IonStore>> = self.ions.iter_mut().map(Some).collect();
-        let mut ions = Vec::with_capacity(store.ion_type.len());
+        let mut ions = smallvec::SmallVec::new();
         for (u, &it) in store.ion_type.iter().enumerate() {
             let ion = slots[it].take().expect("distinct ions");
             let count = ion.count;

@@ -24,6 +24,7 @@
 //! let _k: runtime::abi::NrnKernelFn = leak_cur_kernel;
 //! ```
 
+use smallvec::SmallVec;
 use std::cell::Cell;
 use std::ffi::{c_void, CStr};
 
@@ -492,12 +493,12 @@ pub(crate) struct KernelArgs<'a> {
     pub d: &'a mut [f64],
     pub area: &'a [f64],
     pub diam: &'a [f64],
-    pub fields: Vec<&'a mut [f64]>,
+    pub fields: SmallVec<[&'a mut [f64]; 32]>,
     pub globals: &'a mut [f64],
-    pub ions: Vec<IonArgs<'a>>,
+    pub ions: SmallVec<[IonArgs<'a>; 4]>,
     /// Per POINTER: target addresses (instances `0..count`), resolved from
     /// the runtime's own arrays.
-    pub pointers: Vec<&'a [*mut f64]>,
+    pub pointers: SmallVec<[&'a [*mut f64]; 4]>,
     pub host: &'a mut HostCtx,
 }
 
@@ -569,8 +570,10 @@ pub(crate) fn invoke(
             return bad("event instance");
         }
     }
-    let mut field_ptrs: Vec<*mut f64> = args.fields.iter_mut().map(|c| c.as_mut_ptr()).collect();
-    let mut ion_packs: Vec<abi::NrnIonPack> = args
+    // Small vectors: a kernel call allocates nothing for ordinary mechanisms.
+    let mut field_ptrs: SmallVec<[*mut f64; 32]> =
+        args.fields.iter_mut().map(|c| c.as_mut_ptr()).collect();
+    let mut ion_packs: SmallVec<[abi::NrnIonPack; 4]> = args
         .ions
         .into_iter()
         .map(|ion| {
@@ -588,7 +591,8 @@ pub(crate) fn invoke(
             }
         })
         .collect();
-    let pointer_cols: Vec<*const *mut f64> = args.pointers.iter().map(|p| p.as_ptr()).collect();
+    let pointer_cols: SmallVec<[*const *mut f64; 4]> =
+        args.pointers.iter().map(|p| p.as_ptr()).collect();
     let host = abi::NrnHostApi {
         ctx: (args.host as *mut HostCtx).cast::<c_void>(),
         net_send: host_net_send,

@@ -44,6 +44,8 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use super::{Model, Phase};
 use crate::abi;
 use crate::ion;
@@ -181,8 +183,8 @@ pub(super) fn partition(weights: &[usize], n: usize) -> Vec<Range<usize>> {
 
 /// Splits `s` at the given ascending start offsets (the first is the start
 /// of the first part); the last part runs to the end of `s`.
-fn split_mut<'a>(mut s: &'a mut [f64], starts: &[usize]) -> Vec<&'a mut [f64]> {
-    let mut out = Vec::with_capacity(starts.len());
+fn split_mut<'a>(mut s: &'a mut [f64], starts: &[usize]) -> Parts<&'a mut [f64]> {
+    let mut out = Parts::new();
     let mut pos = starts.first().copied().unwrap_or(0);
     let skip = pos.min(s.len());
     s = &mut std::mem::take(&mut s)[skip..];
@@ -199,7 +201,11 @@ fn split_mut<'a>(mut s: &'a mut [f64], starts: &[usize]) -> Vec<&'a mut [f64]> {
     out
 }
 
-fn split_ref<'a>(s: &'a [f64], ranges: &[Range<usize>]) -> Vec<&'a [f64]> {
+/// One item per cell group, without a heap allocation for the usual one or
+/// two groups (the step builds these every time).
+type Parts<T> = SmallVec<[T; 4]>;
+
+fn split_ref<'a>(s: &'a [f64], ranges: &[Range<usize>]) -> Parts<&'a [f64]> {
     ranges.iter().map(|r| &s[r.clone()]).collect()
 }
 
@@ -215,6 +221,8 @@ pub(super) enum Job {
 /// Read-only data shared by all groups during one parallel part.
 struct Shared<'a> {
     groups: &'a [GroupLayout],
+    /// Where each mechanism's columns start in [`GroupJob::cols`].
+    col_start: Vec<usize>,
     kernels: Vec<abi::NrnKernels>,
     names: Vec<&'a str>,
     ion_type: Vec<&'a [usize]>,
@@ -238,8 +246,9 @@ struct GroupJob<'a> {
     d: &'a mut [f64],
     area: &'a [f64],
     diam: &'a [f64],
-    /// [mechanism][column]
-    cols: Vec<Vec<&'a mut [f64]>>,
+    /// Every mechanism's columns, mechanism after mechanism (mechanism `m`
+    /// has `cols[Shared::col_start[m]..Shared::col_start[m + 1]]`).
+    cols: Vec<&'a mut [f64]>,
     globals: Vec<&'a mut [f64]>,
     /// [ion][erev, ci, co, cur, dcurdv]
     ions: Vec<[&'a mut [f64]; 5]>,
@@ -279,8 +288,9 @@ fn call(sh: &Shared, job: &mut GroupJob, m: usize, phase: Phase, t: f64) -> Resu
     if part.count == 0 {
         return Ok(());
     }
-    let mut slots: Vec<Option<&mut [&mut [f64]; 5]>> = job.ions.iter_mut().map(Some).collect();
-    let mut ions = Vec::with_capacity(sh.ion_type[m].len());
+    let mut slots: smallvec::SmallVec<[Option<&mut [&mut [f64]; 5]>; 8]> =
+        job.ions.iter_mut().map(Some).collect();
+    let mut ions = smallvec::SmallVec::new();
     for (u, &it) in sh.ion_type[m].iter().enumerate() {
         let cols = slots[it].take().expect("distinct ions");
         let [e, ci, co, cur, dcur] = cols;
@@ -304,7 +314,10 @@ fn call(sh: &Shared, job: &mut GroupJob, m: usize, phase: Phase, t: f64) -> Resu
         d: &mut *job.d,
         area: job.area,
         diam: job.diam,
-        fields: job.cols[m].iter_mut().map(|c| &mut **c).collect(),
+        fields: job.cols[sh.col_start[m]..sh.col_start[m + 1]]
+            .iter_mut()
+            .map(|c| &mut **c)
+            .collect(),
         globals: &mut *job.globals[m],
         ions,
         pointers: sh.pointers[m]
@@ -687,14 +700,29 @@ impl Model {
             secondorder,
             ..
         } = self;
-        let ranges: Vec<Range<usize>> = comp.groups.iter().map(|g| g.nodes.clone()).collect();
-        let starts: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+        let ranges: Parts<Range<usize>> = comp.groups.iter().map(|g| g.nodes.clone()).collect();
+        let starts: Parts<usize> = ranges.iter().map(|r| r.start).collect();
         let mut vs = split_mut(&mut comp.v, &starts).into_iter();
         let mut rhss = split_mut(&mut comp.rhs, &starts).into_iter();
         let mut ds = split_mut(&mut comp.d, &starts).into_iter();
         let areas = split_ref(&comp.area, &ranges);
         let diams = split_ref(&comp.diam, &ranges);
-        let mut cols: Vec<Vec<Vec<&mut [f64]>>> = (0..ng).map(|_| Vec::new()).collect();
+        let mut col_start = Vec::with_capacity(mechs.len() + 1);
+        col_start.push(0);
+        // Mechanisms without instances run no kernel: their columns are
+        // left out.
+        let used_cols = |store: &crate::mechanism::MechStore| {
+            if store.count == 0 {
+                0
+            } else {
+                store.cols.len()
+            }
+        };
+        for store in mechs.iter() {
+            col_start.push(col_start.last().copied().unwrap_or(0) + used_cols(store));
+        }
+        let n_cols = col_start.last().copied().unwrap_or(0);
+        let mut cols: Vec<Vec<&mut [f64]>> = (0..ng).map(|_| Vec::with_capacity(n_cols)).collect();
         let mut globals: Vec<Vec<&mut [f64]>> = (0..ng).map(|_| Vec::new()).collect();
         // Private GLOBAL copies for groups 1.., refreshed from the model's.
         for buf in group_globals.iter_mut().skip(1) {
@@ -713,6 +741,7 @@ impl Model {
         let mut names = Vec::with_capacity(mechs.len());
         let mut ion_types = Vec::with_capacity(mechs.len());
         for (m, store) in mechs.iter_mut().enumerate() {
+            let n_used = used_cols(store);
             let crate::mechanism::MechStore {
                 spec,
                 cols: store_cols,
@@ -723,18 +752,14 @@ impl Model {
             kernels.push(spec.kernels);
             names.push(spec.name.as_str());
             ion_types.push(ion_type.as_slice());
-            let st: Vec<usize> = comp.groups.iter().map(|g| g.mechs[m].start).collect();
-            let mut per_group: Vec<Vec<&mut [f64]>> = (0..ng).map(|_| Vec::new()).collect();
-            for col in store_cols.iter_mut() {
+            let st: Parts<usize> = comp.groups.iter().map(|g| g.mechs[m].start).collect();
+            for col in store_cols.iter_mut().take(n_used) {
                 for (g, part) in split_mut(plugin::column_slice(col), &st)
                     .into_iter()
                     .enumerate()
                 {
-                    per_group[g].push(part);
+                    cols[g].push(part);
                 }
-            }
-            for (g, c) in per_group.into_iter().enumerate() {
-                cols[g].push(c);
             }
             globals[0].push(store_globals.as_mut_slice());
             for (g, it) in other_globals.iter_mut().enumerate() {
@@ -745,7 +770,7 @@ impl Model {
         let mut ion_style = Vec::new();
         let mut ion_valence = Vec::new();
         for (it, store) in ions.iter_mut().enumerate() {
-            let st: Vec<usize> = comp.groups.iter().map(|g| g.ions[it].start).collect();
+            let st: Parts<usize> = comp.groups.iter().map(|g| g.ions[it].start).collect();
             ion_valence.push(store.valence.unwrap_or(f64::NAN));
             let crate::ion::IonStore {
                 erev,
@@ -766,6 +791,7 @@ impl Model {
         }
         let shared = Shared {
             groups: &comp.groups,
+            col_start,
             kernels,
             names,
             ion_type: ion_types,
@@ -844,6 +870,7 @@ impl Model {
             requests.extend(job.requests);
         }
         drop(shared);
+        drop((areas, diams, vs, rhss, ds));
         self.phase_times.currents += times[0];
         self.phase_times.matrix_setup += times[1];
         self.phase_times.solve += times[2];

@@ -61,6 +61,22 @@ def _named(ns):
     return (lambda name: f"{ns}::{name}") if ns else (lambda name: name)
 
 
+def _soma_and_dendrite(h, mech, i, dend_l, dend_diam, dend_nseg):
+    """Cell i's soma (L = diam = 20 µm, one segment, hh) and its dendrite,
+    connected at soma(1), with no mechanism yet."""
+    soma = h.Section(name=f"soma_{i}")
+    soma.L = SOMA_L
+    soma.diam = SOMA_DIAM
+    soma.nseg = 1
+    soma.insert(mech("hh"))
+    dend = h.Section(name=f"dend_{i}")
+    dend.L = dend_l
+    dend.diam = dend_diam
+    dend.nseg = dend_nseg
+    dend.connect(soma(1))
+    return soma, dend
+
+
 def build_hh_cells(h, n, variant, ns=None):
     """N independent cells: soma (L = diam = 20 µm, hh) and a dendrite
     (1000 µm, diam 1 µm, nseg 100) at soma(1), hh everywhere (variant "hh")
@@ -70,16 +86,7 @@ def build_hh_cells(h, n, variant, ns=None):
         raise ValueError(f"unknown hh-cells variant {variant!r}")
     keep, vecs = [], []
     for i in range(n):
-        soma = h.Section(name=f"soma_{i}")
-        soma.L = SOMA_L
-        soma.diam = SOMA_DIAM
-        soma.nseg = 1
-        soma.insert(mech("hh"))
-        dend = h.Section(name=f"dend_{i}")
-        dend.L = DEND_L
-        dend.diam = DEND_DIAM
-        dend.nseg = DEND_NSEG
-        dend.connect(soma(1))
+        soma, dend = _soma_and_dendrite(h, mech, i, DEND_L, DEND_DIAM, DEND_NSEG)
         if variant == "hh":
             dend.insert(mech("hh"))
         else:
@@ -102,16 +109,9 @@ def build_ring(h, n, net, ns=None):
     mech = _named(ns)
     keep, vecs, cells = [], [], []
     for i in range(n):
-        soma = h.Section(name=f"soma_{i}")
-        soma.L = SOMA_L
-        soma.diam = SOMA_DIAM
-        soma.nseg = 1
-        soma.insert(mech("hh"))
-        dend = h.Section(name=f"dend_{i}")
-        dend.L = RING_DEND_L
-        dend.diam = RING_DEND_DIAM
-        dend.nseg = RING_DEND_NSEG
-        dend.connect(soma(1))
+        soma, dend = _soma_and_dendrite(
+            h, mech, i, RING_DEND_L, RING_DEND_DIAM, RING_DEND_NSEG
+        )
         dend.insert(mech("hh"))
         syn = getattr(h, mech("ExpSyn"))(soma(0.5))
         syn.tau = SYN_TAU

@@ -860,6 +860,50 @@ impl Drop for LoadedLibrary {
     }
 }
 
+/// For a 64-bit little-endian ELF file (Linux on x86_64 and arm64): every
+/// program header's file range, and the section header table, lie inside
+/// the file. The dynamic loader maps a truncated library without complaint,
+/// and touching a page past the end of the file kills the process with
+/// SIGBUS; this check turns that into an error. Other files pass through
+/// (the loader refuses what it cannot read).
+fn elf_is_complete(b: &[u8]) -> std::result::Result<(), String> {
+    if !b.starts_with(b"\x7fELF") || b.get(4) != Some(&2) || b.get(5) != Some(&1) {
+        return Ok(());
+    }
+    let u16_at = |o: usize| {
+        b.get(o..o + 2)
+            .map(|x| u16::from_le_bytes([x[0], x[1]]) as u64)
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map(|x| u64::from_le_bytes(x.try_into().expect("8 bytes")))
+    };
+    let len = b.len() as u64;
+    let short = |need: u64| {
+        format!("the file is truncated or damaged: {len} bytes, but its headers describe data up to byte {need}")
+    };
+    let header = || short(64);
+    let phoff = u64_at(0x20).ok_or_else(header)?;
+    let shoff = u64_at(0x28).ok_or_else(header)?;
+    let phentsize = u16_at(0x36).ok_or_else(header)?;
+    let phnum = u16_at(0x38).ok_or_else(header)?;
+    let shentsize = u16_at(0x3a).ok_or_else(header)?;
+    let shnum = u16_at(0x3c).ok_or_else(header)?;
+    let end = |off: u64, size: u64| off.checked_add(size).filter(|&e| e <= len);
+    end(phoff, phentsize * phnum).ok_or_else(|| short(phoff.saturating_add(phentsize * phnum)))?;
+    if shnum > 0 {
+        end(shoff, shentsize * shnum)
+            .ok_or_else(|| short(shoff.saturating_add(shentsize * shnum)))?;
+    }
+    for k in 0..phnum {
+        let ph = (phoff + k * phentsize) as usize;
+        let offset = u64_at(ph + 8).ok_or_else(header)?;
+        let filesz = u64_at(ph + 32).ok_or_else(header)?;
+        end(offset, filesz).ok_or_else(|| short(offset.saturating_add(filesz)))?;
+    }
+    Ok(())
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
@@ -890,6 +934,7 @@ pub fn open_library(path: &std::path::Path) -> Result<std::sync::Arc<LoadedLibra
     let canonical = std::fs::canonicalize(path).map_err(|e| err(format!("cannot open: {e}")))?;
     let bytes = std::fs::read(&canonical).map_err(|e| err(format!("cannot read: {e}")))?;
     let hash = fnv1a(&bytes);
+    elf_is_complete(&bytes).map_err(|e| err(format!("not a loadable shared library: {e}")))?;
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
     reg.retain(|w| w.strong_count() > 0);
     if let Some(lib) = reg
@@ -903,7 +948,15 @@ pub fn open_library(path: &std::path::Path) -> Result<std::sync::Arc<LoadedLibra
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("so");
-    let copy = std::env::temp_dir().join(format!("nrnrs-{}-{hash:016x}.{ext}", std::process::id()));
+    // A name no other open can use, not even one of the same file: a
+    // library dropped by another thread deletes its own copy after the
+    // registry lock is released, and must never delete this one.
+    static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let copy = std::env::temp_dir().join(format!(
+        "nrnrs-{}-{hash:016x}-{n}.{ext}",
+        std::process::id()
+    ));
     std::fs::write(&copy, &bytes).map_err(|e| err(format!("cannot make a private copy: {e}")))?;
     let remove_copy = |e: Error| {
         let _ = std::fs::remove_file(&copy);

@@ -10,6 +10,8 @@
 //!   within 1e-12 of the trace's largest magnitude, and identical spike
 //!   times.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -28,21 +30,7 @@ fn lower_folder(dir: &Path) -> Vec<(ValidModule, MechanismSpec)> {
         .filter(|p| p.extension().is_some_and(|x| x == "mod"))
         .collect();
     files.sort();
-    files
-        .iter()
-        .map(|path| {
-            let mut sources = nmodl_frontend::source::SourceMap::new();
-            let checked = nmodl_frontend::check_file(&mut sources, path);
-            let model = checked
-                .model
-                .unwrap_or_else(|| panic!("{}: {:?}", path.display(), checked.diagnostics));
-            let lowered = codegen::lower::lower(&model)
-                .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
-            let valid = codegen::valid::validate(&lowered.module)
-                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-            (valid, lowered.spec)
-        })
-        .collect()
+    files.iter().map(|path| common::lower_file(path)).collect()
 }
 
 /// The library of every built-in and fixture, built once per test process.
@@ -61,31 +49,8 @@ fn library() -> &'static Path {
             })
             .collect();
         let source = emit_library(&entries).unwrap_or_else(|e| panic!("{e:?}"));
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aot_parity");
-        std::fs::create_dir_all(&dir).unwrap();
-        let src = dir.join("nrnmech.rs");
-        std::fs::write(&src, source).unwrap();
-        let lib = dir.join(format!(
-            "{}nrnmech{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        ));
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
         let started = std::time::Instant::now();
-        let out = std::process::Command::new(rustc)
-            .args(["--crate-type", "cdylib", "--edition", "2021"])
-            .args(["-C", "opt-level=3", "-C", "panic=abort"])
-            .args(["--crate-name", "nrnmech", "-o"])
-            .arg(&lib)
-            .arg(&src)
-            .output()
-            .expect("rustc runs");
-        assert!(
-            out.status.success(),
-            "rustc failed on {}:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let lib = common::compile_cdylib("aot_parity", "nrnmech", &source, 3);
         eprintln!("AOT library built in {:.1?}", started.elapsed());
         lib
     })

@@ -8,6 +8,8 @@
 //! back end and compiled by `rustc` as nrnivmodl-rs does; the hostile ones
 //! are the same source with one line changed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -19,15 +21,10 @@ fn hh_source() -> &'static str {
     static SRC: OnceLock<String> = OnceLock::new();
     SRC.get_or_init(|| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mechanisms/mod/hh.mod");
-        let mut sources = nmodl_frontend::source::SourceMap::new();
-        let model = nmodl_frontend::check_file(&mut sources, &path)
-            .model
-            .expect("hh.mod checks");
-        let lowered = codegen::lower::lower(&model).expect("hh.mod lowers");
-        let valid = codegen::valid::validate(&lowered.module).expect("valid IR");
+        let (valid, spec) = common::lower_file(&path);
         emit_library(&[LibraryEntry {
             module: &valid,
-            spec: &lowered.spec,
+            spec: &spec,
             source_fingerprint: 0,
         }])
         .expect("emits")
@@ -42,36 +39,7 @@ fn scratch() -> PathBuf {
 
 /// Compiles `source` into `<scratch>/lib<name>.so`.
 fn compile(name: &str, source: &str) -> PathBuf {
-    let dir = scratch();
-    let src = dir.join(format!("{name}.rs"));
-    std::fs::write(&src, source).unwrap();
-    let lib = dir.join(format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = std::process::Command::new(rustc)
-        .args(["--crate-type", "cdylib", "--edition", "2021"])
-        .args([
-            "-C",
-            "opt-level=1",
-            "-C",
-            "panic=abort",
-            "--crate-name",
-            name,
-            "-o",
-        ])
-        .arg(&lib)
-        .arg(&src)
-        .output()
-        .expect("rustc runs");
-    assert!(
-        out.status.success(),
-        "rustc {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lib
+    common::compile_cdylib("library_loading", name, source, 1)
 }
 
 /// The hh source with `from` replaced by `to` (which must occur once).

@@ -8,4 +8,6 @@ trap 'rm -rf "$work"' EXIT
 cp mechanisms/mod/*.mod "$work/"
 cargo build -q --release -p nrnivmodl-rs -p mechanisms --example aot_vs_jit
 (cd "$work" && "$OLDPWD/target/release/nrnivmodl-rs" >/dev/null)
-target/release/examples/aot_vs_jit "$work/x86_64/libnrnmech.so"
+for cells in 100 1000; do
+  target/release/examples/aot_vs_jit "$work/x86_64/libnrnmech.so" "$cells"
+done

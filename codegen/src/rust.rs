@@ -144,13 +144,178 @@ pub fn emit_library(entries: &[LibraryEntry]) -> Result<String, EmitError> {
         }
     }
     let mut out = Out::default();
-    preamble(&mut out);
+    preamble(&mut out, Part::Library);
     for (k, e) in entries.iter().enumerate() {
-        Mech { vm: e.module, k }.emit(&mut out);
+        Mech {
+            vm: e.module,
+            k,
+            symbol_prefix: None,
+        }
+        .emit(&mut out);
         metadata(&mut out, k, e);
     }
-    table(&mut out, entries);
+    table(&mut out, entries, &|k, phase| format!("m{k}_k_{phase}"));
     Ok(out.text)
+}
+
+/// Where a stretch of generated lines came from, for reporting a `rustc`
+/// error in generated code against the .mod file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// The fixed declarations and helpers, the metadata or the table: code
+    /// that comes from no particular .mod block.
+    Support,
+    /// An IR FUNCTION / PROCEDURE, by its IR name (`rates`, or a hidden
+    /// helper such as `#deriv_states` or `#f_rates`).
+    Function(String),
+    /// A kernel of this phase.
+    Kernel(Phase),
+}
+
+/// One mechanism's kernels as a separately compiled unit: a library crate
+/// whose only exported symbols are its kernels, named
+/// [`kernel_symbol`]`(prefix, phase)`. Compile it with `rustc --crate-type
+/// lib --emit obj --edition 2021 -C opt-level=3 -C panic=abort -C
+/// codegen-units=1`. The code uses nothing of `core` or `std` that is not
+/// inlined (the `f64` methods it calls compile to instructions), so the
+/// object references only the C library's math functions; linking with
+/// undefined symbols forbidden checks that. [`emit_table`] emits the unit
+/// that links such objects into one library.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    /// The Rust source.
+    pub source: String,
+    /// `(first line, origin)` for each stretch of `source`, ordered by line
+    /// (1-based, as `rustc` counts).
+    pub origins: Vec<(u32, Origin)>,
+}
+
+impl Unit {
+    /// What generated line `line` (1-based) came from.
+    pub fn origin_of(&self, line: u32) -> &Origin {
+        self.origins
+            .iter()
+            .take_while(|(first, _)| *first <= line)
+            .last()
+            .map(|(_, o)| o)
+            .unwrap_or(&Origin::Support)
+    }
+}
+
+/// The exported name of the kernel of `phase` in a unit emitted with
+/// `symbol_prefix`.
+pub fn kernel_symbol(symbol_prefix: &str, phase: Phase) -> String {
+    format!("{symbol_prefix}_k_{}", phase_name(phase))
+}
+
+/// Emits the kernels of `module` as one [`Unit`] exporting them as
+/// [`kernel_symbol`]`(symbol_prefix, phase)`. The source depends on
+/// `module` and `symbol_prefix` only (not on the .mod file's name, location
+/// or comments), so a content hash of it is a sound cache key. Runs at build
+/// time; touches nothing but the returned value.
+///
+/// `symbol_prefix` must be an identifier (`[A-Za-z_][A-Za-z0-9_]*`) unique
+/// among the units linked together; otherwise an [`EmitError`].
+pub fn emit_unit(module: &ValidModule, symbol_prefix: &str) -> Result<Unit, EmitError> {
+    check_prefix(&module.module().name, symbol_prefix)?;
+    let mut out = Out::default();
+    out.mark(Origin::Support);
+    preamble(&mut out, Part::Unit);
+    Mech {
+        vm: module,
+        k: 0,
+        symbol_prefix: Some(symbol_prefix),
+    }
+    .emit(&mut out);
+    Ok(Unit {
+        source: out.text,
+        origins: out.origins,
+    })
+}
+
+/// One mechanism of a library whose kernels live in a separate [`Unit`].
+#[derive(Clone, Copy, Debug)]
+pub struct TableEntry<'a> {
+    /// The mechanism (its module tells which kernels exist).
+    pub entry: LibraryEntry<'a>,
+    /// The `symbol_prefix` its unit was emitted with.
+    pub symbol_prefix: &'a str,
+}
+
+/// Emits the unit holding the metadata of every mechanism of `entries`, in
+/// order, and the entry symbol `nrnrs_mechanism_table`; the kernels are
+/// declared `extern "C"` and come from the [`emit_unit`] objects linked
+/// with it. Compile it like a unit (`--emit obj`), or as the `cdylib` root
+/// with the units' objects as link arguments. Runs at build time; touches
+/// nothing but the returned string.
+pub fn emit_table(entries: &[TableEntry]) -> Result<String, EmitError> {
+    for (k, t) in entries.iter().enumerate() {
+        check_entry(&t.entry)?;
+        check_prefix(&t.entry.spec.name, t.symbol_prefix)?;
+        if entries[..k]
+            .iter()
+            .any(|o| o.entry.spec.name == t.entry.spec.name)
+        {
+            return Err(EmitError {
+                mechanism: t.entry.spec.name.clone(),
+                reason: "two mechanisms of one library have this name".into(),
+            });
+        }
+        if entries[..k]
+            .iter()
+            .any(|o| o.symbol_prefix == t.symbol_prefix)
+        {
+            return Err(EmitError {
+                mechanism: t.entry.spec.name.clone(),
+                reason: format!("the symbol prefix `{}` is used twice", t.symbol_prefix),
+            });
+        }
+    }
+    let mut out = Out::default();
+    preamble(&mut out, Part::Table);
+    out.line("");
+    out.open("extern \"C\" {");
+    for t in entries {
+        for kernel in &t.entry.module.module().kernels {
+            let params = if kernel.phase.shape() == Shape::Event {
+                "pack: *mut NrnMechPack, instance: u32, w: *mut f64, nw: u32, flag: f64"
+            } else {
+                "pack: *mut NrnMechPack"
+            };
+            out.line(&format!(
+                "fn {}({params}) -> i32;",
+                kernel_symbol(t.symbol_prefix, kernel.phase)
+            ));
+        }
+    }
+    out.close("}");
+    let plain: Vec<LibraryEntry> = entries.iter().map(|t| t.entry).collect();
+    for (k, e) in plain.iter().enumerate() {
+        metadata(&mut out, k, e);
+    }
+    table(&mut out, &plain, &|k, phase| {
+        format!("{}_k_{phase}", entries[k].symbol_prefix)
+    });
+    Ok(out.text)
+}
+
+/// Checks that `prefix` is an identifier.
+fn check_prefix(mechanism: &str, prefix: &str) -> Result<(), EmitError> {
+    let ok = prefix
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EmitError {
+            mechanism: mechanism.to_string(),
+            reason: format!("the symbol prefix {prefix:?} is not an identifier"),
+        })
+    }
 }
 
 /// Checks that `e.spec` describes `e.module`'s layout and that every name
@@ -225,11 +390,13 @@ fn check_entry(e: &LibraryEntry) -> Result<(), EmitError> {
     Ok(())
 }
 
-/// The output text with indentation.
+/// The output text with indentation, and where each part came from.
 #[derive(Default)]
 struct Out {
     text: String,
     indent: usize,
+    /// The origins of the text so far: `(first line, origin)`, by line.
+    origins: Vec<(u32, Origin)>,
 }
 
 impl Out {
@@ -247,6 +414,12 @@ impl Out {
     /// Appends a block of lines verbatim (used for the fixed preamble).
     fn raw(&mut self, s: &str) {
         self.text.push_str(s);
+    }
+
+    /// Records that the text from the next line on comes from `origin`.
+    fn mark(&mut self, origin: Origin) {
+        let line = self.text.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+        self.origins.push((line, origin));
     }
 
     /// Opens a brace block.
@@ -307,10 +480,12 @@ fn lit(x: f64) -> String {
     }
 }
 
-/// A byte-string literal holding `s` and a terminating NUL, as a C string
-/// pointer expression.
+/// A C string literal holding `s` (which has no NUL byte), as a C string
+/// pointer expression. (`c"…".as_ptr()` type-checks about twice as fast
+/// as a byte string cast to a pointer, which matters for the table unit
+/// that is recompiled on every rebuild.)
 fn cstr(s: &str) -> String {
-    let mut o = String::from("b\"");
+    let mut o = String::from("c\"");
     for b in s.bytes() {
         match b {
             b'"' => o.push_str("\\\""),
@@ -321,7 +496,7 @@ fn cstr(s: &str) -> String {
             }
         }
     }
-    o.push_str("\\0\".as_ptr().cast::<c_char>()");
+    o.push_str("\".as_ptr()");
     o
 }
 
@@ -360,8 +535,9 @@ fn phase_name(p: Phase) -> &'static str {
 
 /// The fixed part of every library: ABI declarations, the fingerprint,
 /// the C math functions and the helpers kernels use.
-fn preamble(out: &mut Out) {
+fn preamble(out: &mut Out, part: Part) {
     out.raw(PREAMBLE_HEAD);
+    out.raw(PREAMBLE_USES);
     let _ = writeln!(
         out.text,
         "const ABI_MAJOR: u32 = {};\nconst ABI_MINOR: u32 = {};",
@@ -374,7 +550,25 @@ fn preamble(out: &mut Out) {
         "const _: () = assert!(\n    LAYOUT_FINGERPRINT == {:#018x},\n    \"the ABI declarations above differ from the runtime's: a bug of the Rust back end\"\n);",
         abi::LAYOUT_FINGERPRINT
     );
-    out.raw(PREAMBLE_HELPERS);
+    match part {
+        Part::Library => {
+            out.raw(PREAMBLE_HELPERS);
+            out.raw(PREAMBLE_SY);
+        }
+        Part::Unit => out.raw(PREAMBLE_HELPERS),
+        Part::Table => out.raw(PREAMBLE_SY),
+    }
+}
+
+/// Which source [`preamble`] starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// A whole library ([`emit_library`]).
+    Library,
+    /// One mechanism's kernels ([`emit_unit`]): no statics.
+    Unit,
+    /// The metadata and table of a split library ([`emit_table`]).
+    Table,
 }
 
 const PREAMBLE_HEAD: &str = r#"// Generated by nrnivmodl-rs (codegen::rust) from the kernel IR. Do not edit.
@@ -389,7 +583,9 @@ const PREAMBLE_HEAD: &str = r#"// Generated by nrnivmodl-rs (codegen::rust) from
 // `count`.
 #![no_builtins]
 #![allow(warnings)]
+"#;
 
+const PREAMBLE_USES: &str = r#"
 use core::ffi::{c_char, c_void};
 use core::mem::{offset_of, size_of};
 
@@ -456,6 +652,7 @@ struct NrnMechanism {
     n_ions: u32,
     pointer_names: *const *const c_char,
     n_pointers: u32,
+    n_weights: u32,
     source_fingerprint: u64,
     kernels: NrnKernels,
 }
@@ -554,7 +751,7 @@ const LAYOUT_FINGERPRINT: u64 = {
     let kernels = layout!(NrnKernels; init, cur, state, table_check, net_receive, net_receive_init,
         before_initial, after_initial, before_breakpoint, after_solve, before_step, constructor, destructor);
     let mech = layout!(NrnMechanism; name, kind, flags, fields, n_fields, globals, n_globals, ions,
-        n_ions, pointer_names, n_pointers, source_fingerprint, kernels);
+        n_ions, pointer_names, n_pointers, n_weights, source_fingerprint, kernels);
     let table = layout!(NrnMechanismTable; abi_major, abi_minor, layout_fingerprint, mechanisms, n_mechanisms);
     let ionpack = layout!(NrnIonPack; index, erev, conc_i, conc_o, cur, dcurdv, valence,
         n_instances, reserved);
@@ -782,7 +979,9 @@ unsafe fn bad_pack(pack: *mut NrnMechPack) -> i32 {
     (*pack).error_instance = u32::MAX;
     STATUS_MECHANISM_ERROR
 }
+"#;
 
+const PREAMBLE_SY: &str = r#"
 /// Lets statics hold raw pointers (they only point at other statics).
 #[repr(transparent)]
 struct Sy<T>(T);
@@ -793,6 +992,9 @@ unsafe impl<T> Sync for Sy<T> {}
 struct Mech<'a> {
     vm: &'a ValidModule,
     k: usize,
+    /// For a unit: the prefix of the exported kernel symbols; `None` for a
+    /// whole library (kernels private, named `m{k}_k_{phase}`).
+    symbol_prefix: Option<&'a str>,
 }
 
 /// Where a body sits: which extra names it has and what `return` means.
@@ -840,11 +1042,14 @@ impl Mech<'_> {
             layout.n_global_slots()
         ));
         for (h, f) in m.functions.iter() {
+            out.mark(Origin::Function(f.name.clone()));
             self.function(out, h, f);
         }
         for kernel in &m.kernels {
+            out.mark(Origin::Kernel(kernel.phase));
             self.kernel(out, kernel);
         }
+        out.mark(Origin::Support);
     }
 
     fn function(&self, out: &mut Out, h: Handle<Function>, f: &Function) {
@@ -887,7 +1092,10 @@ impl Mech<'_> {
         let phase = phase_name(kernel.phase);
         let shape = kernel.phase.shape();
         let body_fn = format!("m{}_b_{phase}", self.k);
-        let kernel_fn = format!("m{}_k_{phase}", self.k);
+        let (kernel_fn, export) = match self.symbol_prefix {
+            Some(p) => (kernel_symbol(p, kernel.phase), "#[no_mangle]\npub "),
+            None => (format!("m{}_k_{phase}", self.k), ""),
+        };
         let cx = self.cx_type();
         out.line("");
         out.line(&format!("// kernel {phase}"));
@@ -912,6 +1120,7 @@ impl Mech<'_> {
         );
         match shape {
             Shape::PerInstance => {
+                out.raw(export);
                 out.open(&format!(
                     "unsafe extern \"C\" fn {kernel_fn}(pack: *mut NrnMechPack) -> i32 {{"
                 ));
@@ -929,6 +1138,7 @@ impl Mech<'_> {
                 out.close("}");
             }
             Shape::Once => {
+                out.raw(export);
                 out.open(&format!(
                     "unsafe extern \"C\" fn {kernel_fn}(pack: *mut NrnMechPack) -> i32 {{"
                 ));
@@ -943,6 +1153,7 @@ impl Mech<'_> {
                 out.close("}");
             }
             Shape::Event => {
+                out.raw(export);
                 out.open(&format!(
                     "unsafe extern \"C\" fn {kernel_fn}(pack: *mut NrnMechPack, instance: u32, w: *mut f64, nw: u32, flag: f64) -> i32 {{"
                 ));
@@ -1555,7 +1766,7 @@ fn metadata(out: &mut Out, k: usize, e: &LibraryEntry) {
 }
 
 /// The mechanism table and the entry symbol.
-fn table(out: &mut Out, entries: &[LibraryEntry]) {
+fn table(out: &mut Out, entries: &[LibraryEntry], kernel_fn: &dyn Fn(usize, &str) -> String) {
     out.line("");
     out.open(&format!(
         "static MECHANISMS: Sy<[NrnMechanism; {}]> = Sy([",
@@ -1576,6 +1787,7 @@ fn table(out: &mut Out, entries: &[LibraryEntry]) {
         out.line(&format!("n_ions: {},", spec.ions.len()));
         out.line(&format!("pointer_names: M{k}_POINTERS.0.as_ptr(),"));
         out.line(&format!("n_pointers: {},", spec.pointers.len()));
+        out.line(&format!("n_weights: {},", spec.n_weights));
         out.line(&format!(
             "source_fingerprint: {:#018x},",
             e.source_fingerprint
@@ -1604,7 +1816,7 @@ fn table(out: &mut Out, entries: &[LibraryEntry]) {
                 "NrnKernelFn"
             };
             if m.kernel(p).is_some() {
-                out.line(&format!("{name}: Some(m{k}_k_{name} as {ty}),"));
+                out.line(&format!("{name}: Some({} as {ty}),", kernel_fn(k, name)));
             } else {
                 out.line(&format!("{name}: None,"));
             }
@@ -1651,9 +1863,6 @@ mod tests {
         assert_eq!(tail("type"), "type");
         assert_eq!(tail("#ina"), "_ina");
         assert_eq!(tail("a.b-c"), "a_b_c");
-        assert_eq!(
-            cstr("k\"\\\u{e9}"),
-            r#"b"k\"\\\xc3\xa9\0".as_ptr().cast::<c_char>()"#
-        );
+        assert_eq!(cstr("k\"\\\u{e9}"), r#"c"k\"\\\xc3\xa9".as_ptr()"#);
     }
 }

@@ -5,13 +5,25 @@
 //!    else every named file and the `*.mod` files of every named folder.
 //! 2. Check and lower every file (in parallel). All diagnostics are printed,
 //!    in file order, before any build step; one error stops the build.
-//! 3. Emit one Rust source for all mechanisms (`codegen::rust`), and compile
-//!    it with `rustc` (`cdylib`, opt-level 3) into
-//!    `<out>/<arch>/libnrnmech.so` (`.dylib` on macOS). The build is keyed
-//!    on a hash of the generated source and the compiler's version: an
-//!    unchanged folder is not rebuilt.
-//! 4. A `rustc` failure on generated code is a bug of nrnivmodl-rs and is
-//!    reported as one, naming the .mod files it came from.
+//! 3. Emit each mechanism's kernels as its own Rust unit
+//!    ([`codegen::rust::emit_unit`]) and compile the units that are not
+//!    cached, in parallel, with `rustc --emit obj` (opt-level 3). A unit is
+//!    cached in `<out>/<arch>/.nrnivmodl-rs-cache/<prefix>.o`, where the
+//!    prefix (which also prefixes the unit's exported symbols, so that no two
+//!    objects clash) holds the mechanism name and a 128-bit hash of the
+//!    unit's source, the compiler's version and the flags. The unit does not
+//!    depend on the .mod file's comments, name or parameter defaults, so
+//!    editing those recompiles no unit.
+//! 4. Emit the metadata and mechanism table ([`codegen::rust::emit_table`]),
+//!    compile it the same way (it is small), and link it with the units'
+//!    objects by the system C compiler (`$CC`, else `cc`) into
+//!    `<out>/<arch>/libnrnmech.so` (`.dylib` on macOS), exporting only
+//!    `nrnrs_mechanism_table`. The whole build is keyed on the table's
+//!    source and the units' prefixes: an unchanged folder is not rebuilt.
+//!    Cache entries the library no longer uses are then deleted.
+//! 5. A `rustc` failure on generated code is a bug of nrnivmodl-rs and is
+//!    reported as one: rustc's message, and for each generated line it
+//!    names, the .mod file, line and block the code came from.
 //!
 //! The output folder is only ever written inside `<out>/<arch>/`, and an
 //! existing `libnrnmech.so` that nrnivmodl-rs did not build (one made by
@@ -20,16 +32,21 @@
 //! Exit codes: 0 built (or up to date), 1 errors in the .mod files or a
 //! failed build, 2 usage or I/O problems.
 
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use codegen::rust::LibraryEntry;
+use codegen::ir::Phase;
+use codegen::rust::{LibraryEntry, Origin, TableEntry, Unit};
 use codegen::valid::ValidModule;
 use nmodl_frontend::diagnostic::{has_errors, Diagnostic};
+use nmodl_frontend::model::Mechanism;
 use nmodl_frontend::render::render;
-use nmodl_frontend::source::SourceMap;
+use nmodl_frontend::source::{SourceMap, Span};
 use rayon::prelude::*;
 use runtime::MechanismSpec;
 
@@ -39,12 +56,58 @@ use crate::BuildArgs;
 /// key.
 const STAMP: &str = ".nrnivmodl-rs-build";
 
+/// The folder (inside `<arch>/`) holding the compiled units and the table.
+const CACHE: &str = ".nrnivmodl-rs-cache";
+
+/// The work folder of earlier versions (one source for the whole library);
+/// removed when found.
+const OLD_WORK: &str = ".nrnivmodl-rs-work";
+
+/// The flags every generated unit is compiled with (part of the cache key).
+const RUSTC_FLAGS: &[&str] = &[
+    "--edition",
+    "2021",
+    "--crate-type",
+    "lib",
+    "--emit",
+    "obj",
+    "-C",
+    "opt-level=3",
+    "-C",
+    "panic=abort",
+    "-C",
+    "debuginfo=0",
+    "-C",
+    "codegen-units=1",
+    "--error-format=json",
+];
+
+/// The stem of the table unit's files in the cache folder.
+const TABLE: &str = "nrnmech_table";
+
 /// One lowered file.
 struct Lowered {
     file: PathBuf,
     module: ValidModule,
     spec: MechanismSpec,
     fingerprint: u64,
+    /// Where each kernel and function of `module` comes from in the .mod
+    /// file (`file:line (block)`).
+    locations: HashMap<Origin, String>,
+}
+
+impl Lowered {
+    /// The .mod location of generated code from `origin`.
+    fn location(&self, origin: &Origin) -> String {
+        match self.locations.get(origin) {
+            Some(l) => l.clone(),
+            None => format!(
+                "{} (support code of mechanism {})",
+                self.file.display(),
+                self.spec.name
+            ),
+        }
+    }
 }
 
 fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
@@ -53,6 +116,18 @@ fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// A 128-bit content hash (two FNV-1a runs with different seeds), as 32 hex
+/// digits.
+fn hash_hex(parts: &[&[u8]]) -> String {
+    let (mut a, mut b) = (0xcbf2_9ce4_8422_2325u64, 0x6c62_272e_07bb_0142u64);
+    for p in parts {
+        // Lengths separate the parts, so ("ab", "c") and ("a", "bc") differ.
+        a = fnv1a(p, fnv1a(&(p.len() as u64).to_le_bytes(), a));
+        b = fnv1a(p, fnv1a(&(p.len() as u64).to_le_bytes(), b));
+    }
+    format!("{a:016x}{b:016x}")
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
@@ -85,6 +160,86 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// Where the kernels and functions of `model` come from: `file:line
+/// (block)` for each [`Origin`] the lowering can produce.
+fn locations(sources: &SourceMap, model: &Mechanism) -> HashMap<Origin, String> {
+    let at = |span: Span, what: &str| {
+        let (line, name) = match sources.get(span.file) {
+            Some(f) => (f.line_col(span.start).0, f.name.clone()),
+            None => (0, "?".into()),
+        };
+        format!("{name}:{line} ({what})")
+    };
+    let mut map = HashMap::new();
+    for c in &model.callables {
+        let l = at(c.span, &c.name);
+        map.insert(Origin::Function(format!("#f_{}", c.name)), l.clone());
+        map.insert(Origin::Function(c.name.clone()), l);
+    }
+    for b in &model.solve_blocks {
+        let l = at(b.span, &b.name);
+        map.insert(Origin::Function(format!("#deriv_{}", b.name)), l.clone());
+        map.insert(Origin::Function(b.name.clone()), l);
+    }
+    if let Some(i) = &model.initial {
+        map.insert(Origin::Kernel(Phase::Init), at(i.span, "INITIAL"));
+    }
+    if let Some(b) = &model.breakpoint {
+        map.insert(Origin::Kernel(Phase::Cur), at(b.body.span, "BREAKPOINT"));
+        let solved = b.solves.iter().find_map(|s| {
+            model
+                .solve_blocks
+                .iter()
+                .find(|blk| blk.name == s.block)
+                .map(|blk| at(blk.span, &format!("SOLVE {}", blk.name)))
+        });
+        map.insert(
+            Origin::Kernel(Phase::State),
+            solved.unwrap_or_else(|| at(b.body.span, "BREAKPOINT")),
+        );
+    }
+    if let Some(t) = model.tables.first() {
+        map.insert(Origin::Kernel(Phase::TableCheck), at(t.span, "TABLE"));
+    }
+    if let Some(n) = &model.net_receive {
+        map.insert(Origin::Kernel(Phase::NetReceive), at(n.span, "NET_RECEIVE"));
+        if let Some(i) = &n.initial {
+            map.insert(
+                Origin::Kernel(Phase::NetReceiveInit),
+                at(i.span, "NET_RECEIVE INITIAL"),
+            );
+        }
+    }
+    for ba in &model.before_after {
+        use nmodl_frontend::ast::{BaPhase, BaWhen};
+        let phase = match (ba.when, ba.phase) {
+            (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
+            (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
+            (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
+            (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
+            (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
+            _ => continue,
+        };
+        map.insert(
+            Origin::Kernel(phase),
+            at(
+                ba.body.span,
+                &format!("{:?} {:?}", ba.when, ba.phase).to_uppercase(),
+            ),
+        );
+    }
+    if let Some(c) = &model.constructor {
+        map.insert(
+            Origin::Kernel(Phase::Constructor),
+            at(c.span, "CONSTRUCTOR"),
+        );
+    }
+    if let Some(d) = &model.destructor {
+        map.insert(Origin::Kernel(Phase::Destructor), at(d.span, "DESTRUCTOR"));
+    }
+    map
+}
+
 /// Checks and lowers one file; the diagnostics are rendered against its own
 /// source map.
 fn lower_file(path: &Path) -> (Option<Lowered>, String, bool) {
@@ -106,18 +261,17 @@ fn lower_file(path: &Path) -> (Option<Lowered>, String, bool) {
                             module: vm,
                             spec: l.spec,
                             fingerprint,
+                            locations: locations(&sources, &model),
                         })
                     }
                     Err(e) => diags.push(
                         Diagnostic::error(
                             codegen::lower::codes::INTERNAL,
-                            model.breakpoint.as_ref().map(|b| b.body.span).unwrap_or(
-                                nmodl_frontend::source::Span::new(
-                                    nmodl_frontend::source::FileId(0),
-                                    0,
-                                    0,
-                                ),
-                            ),
+                            model
+                                .breakpoint
+                                .as_ref()
+                                .map(|b| b.body.span)
+                                .unwrap_or(Span::new(nmodl_frontend::source::FileId(0), 0, 0)),
                             format!("internal error: the generated kernel IR is invalid: {e:?}"),
                         )
                         .with_note(
@@ -151,6 +305,183 @@ fn rustc_version(rustc: &Path) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// An identifier tail for a mechanism name: `[A-Za-z0-9_]`, at most 24
+/// characters.
+fn ident_tail(name: &str) -> String {
+    name.chars()
+        .take(24)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The symbol prefix (and cache file stem) of a mechanism's unit: its name
+/// and the hash of the unit's source emitted with a placeholder prefix, the
+/// compiler's version and the flags.
+fn unit_prefix(l: &Lowered, version: &str) -> Result<String, codegen::rust::EmitError> {
+    let probe = codegen::rust::emit_unit(&l.module, "nrnrs_unit")?;
+    let flags = RUSTC_FLAGS.join(" ");
+    let h = hash_hex(&[
+        probe.source.as_bytes(),
+        version.as_bytes(),
+        flags.as_bytes(),
+    ]);
+    Ok(format!("nrnrs_{h}_{}", ident_tail(&l.spec.name)))
+}
+
+/// What a failed `rustc` run on generated code said, with each generated
+/// line it names traced back to the .mod file; `None` when it succeeded.
+struct RustcFailure {
+    /// The report to print (rustc's messages and the .mod locations).
+    report: String,
+}
+
+/// Compiles one generated source `src` to the object `obj` with `rustc`,
+/// writing it to `src_path` first. On a compile error, the report maps each
+/// line rustc names back through `unit` (when given) to `lowered`'s .mod
+/// locations. Runs at build time; writes `src_path` and `obj` only.
+fn compile_object(
+    rustc: &Path,
+    source: &str,
+    src_path: &Path,
+    obj: &Path,
+    trace: Option<(&Unit, &Lowered)>,
+) -> Result<(), RustcFailure> {
+    let fail = |report: String| Err(RustcFailure { report });
+    if let Err(e) = std::fs::write(src_path, source) {
+        return fail(format!("{}: cannot write: {e}", src_path.display()));
+    }
+    let crate_name = obj
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace(['.', '-'], "_"))
+        .unwrap_or_else(|| "nrnmech".into());
+    let tmp = obj.with_extension(format!("o.{}.tmp", std::process::id()));
+    let result = Command::new(rustc)
+        .args(RUSTC_FLAGS)
+        .args(["--crate-name", &crate_name])
+        .arg("-o")
+        .arg(&tmp)
+        .arg(src_path)
+        .output();
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot run `{}`: {e}", rustc.display())),
+    };
+    if result.status.success() {
+        if let Err(e) = std::fs::rename(&tmp, obj) {
+            let _ = std::fs::remove_file(&tmp);
+            return fail(format!("{}: cannot write: {e}", obj.display()));
+        }
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&tmp);
+    fail(explain_rustc_errors(
+        &String::from_utf8_lossy(&result.stderr),
+        src_path,
+        trace,
+    ))
+}
+
+/// Turns rustc's JSON diagnostics into text: each error as rustc renders
+/// it, then the .mod location of every generated line its spans name.
+fn explain_rustc_errors(stderr: &str, src_path: &Path, trace: Option<(&Unit, &Lowered)>) -> String {
+    let mut report = String::new();
+    let mut shown = 0;
+    for line in stderr.lines() {
+        let Ok(d) = serde_json::from_str::<serde_json::Value>(line) else {
+            // Not a diagnostic (a crash message of rustc itself): keep it.
+            report.push_str(line);
+            report.push('\n');
+            continue;
+        };
+        if d["level"] != "error"
+            || d["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("aborting"))
+        {
+            continue;
+        }
+        shown += 1;
+        if shown > 10 {
+            continue;
+        }
+        if let Some(r) = d["rendered"].as_str() {
+            report.push_str(r.trim_end());
+            report.push('\n');
+        }
+        let mut seen = HashSet::new();
+        for span in d["spans"].as_array().into_iter().flatten() {
+            let Some(gen_line) = span["line_start"].as_u64() else {
+                continue;
+            };
+            if !seen.insert(gen_line) {
+                continue;
+            }
+            let gen = format!("{}:{gen_line}", src_path.display());
+            match trace {
+                Some((unit, lowered)) => {
+                    let origin = unit.origin_of(gen_line as u32);
+                    let _ = writeln!(
+                        report,
+                        "  = generated line {gen} comes from {}",
+                        lowered.location(origin)
+                    );
+                }
+                None => {
+                    let _ = writeln!(report, "  = generated line {gen} (the mechanism table)");
+                }
+            }
+        }
+    }
+    if shown > 10 {
+        let _ = writeln!(report, "... and {} more error(s)", shown - 10);
+    }
+    report
+}
+
+/// The system C compiler that links the objects.
+fn c_compiler() -> PathBuf {
+    std::env::var_os("CC")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("cc"))
+}
+
+/// Links `objects` into the shared library `lib`, exporting only
+/// `nrnrs_mechanism_table`. Writes `lib` and, on Linux, a version script
+/// in `cache`.
+fn link(cc: &Path, objects: &[PathBuf], cache: &Path, lib: &Path) -> Result<(), String> {
+    let mut cmd = Command::new(cc);
+    if cfg!(target_os = "macos") {
+        cmd.args([
+            "-dynamiclib",
+            "-Wl,-exported_symbol,_nrnrs_mechanism_table",
+            "-Wl,-dead_strip",
+        ]);
+    } else {
+        let script = cache.join("exports.map");
+        std::fs::write(&script, "{ global: nrnrs_mechanism_table; local: *; };\n")
+            .map_err(|e| format!("{}: cannot write: {e}", script.display()))?;
+        cmd.arg("-shared")
+            .arg(format!("-Wl,--version-script={}", script.display()))
+            .args(["-Wl,--no-undefined", "-Wl,--gc-sections", "-s"]);
+    }
+    cmd.arg("-o").arg(lib).args(objects).arg("-lm");
+    let out = cmd.output().map_err(|e| {
+        format!(
+            "cannot run the C compiler `{}` to link: {e} (set CC)",
+            cc.display()
+        )
+    })?;
+    if !out.status.success() {
+        return Err(format!(
+            "linking with `{}` failed:\n{}",
+            cc.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the build; see the module docs.
 pub fn run(args: &BuildArgs) -> ExitCode {
     let t0 = Instant::now();
@@ -163,6 +494,14 @@ pub fn run(args: &BuildArgs) -> ExitCode {
             .num_threads(j.max(1))
             .build_global();
     }
+    let rustc = args.rustc.clone().unwrap_or_else(|| PathBuf::from("rustc"));
+    // Asking rustc its version takes a process start: overlap it with the
+    // lowering.
+    let version = {
+        let rustc = rustc.clone();
+        let wanted = !args.jit_only && args.emit.is_none();
+        std::thread::spawn(move || wanted.then(|| rustc_version(&rustc)))
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "nrnivmodl-rs: {} .mod file(s)", files.len());
     let results: Vec<(Option<Lowered>, String, bool)> =
@@ -226,30 +565,31 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let entries: Vec<LibraryEntry> = lowered
-        .iter()
-        .map(|l| LibraryEntry {
-            module: &l.module,
-            spec: &l.spec,
-            source_fingerprint: l.fingerprint,
-        })
-        .collect();
-    let source = match codegen::rust::emit_library(&entries) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(
-                out,
-                "nrnivmodl-rs: internal error: {e} (a bug in nrnivmodl-rs; please report it)"
-            );
-            return ExitCode::from(1);
-        }
+    let internal = |out: &mut std::io::StdoutLock, e: &dyn std::fmt::Display| {
+        let _ = writeln!(
+            out,
+            "nrnivmodl-rs: internal error: {e} (a bug in nrnivmodl-rs; please report it)"
+        );
+        ExitCode::from(1)
     };
     let out_root = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
     let arch = out_root.join(runtime::arch_dir());
-    if let Err(e) = std::fs::create_dir_all(&arch) {
-        return usage(format!("{}: cannot create: {e}", arch.display()));
-    }
     if args.emit == Some(crate::BuildEmit::Rust) {
+        let entries: Vec<LibraryEntry> = lowered
+            .iter()
+            .map(|l| LibraryEntry {
+                module: &l.module,
+                spec: &l.spec,
+                source_fingerprint: l.fingerprint,
+            })
+            .collect();
+        let source = match codegen::rust::emit_library(&entries) {
+            Ok(s) => s,
+            Err(e) => return internal(&mut out, &e),
+        };
+        if let Err(e) = std::fs::create_dir_all(&arch) {
+            return usage(format!("{}: cannot create: {e}", arch.display()));
+        }
         let path = arch.join("nrnmech.rs");
         if let Err(e) = std::fs::write(&path, &source) {
             return usage(format!("{}: cannot write: {e}", path.display()));
@@ -276,18 +616,44 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let rustc = args.rustc.clone().unwrap_or_else(|| PathBuf::from("rustc"));
-    let version = match rustc_version(&rustc) {
-        Ok(v) => v,
-        Err(e) => return usage(e),
+    let version = match version.join() {
+        Ok(Some(Ok(v))) => v,
+        Ok(Some(Err(e))) => return usage(e),
+        _ => return usage(format!("cannot run `{}`", rustc.display())),
     };
-    let key = format!(
-        "{:016x}",
-        fnv1a(
-            version.as_bytes(),
-            fnv1a(source.as_bytes(), 0xcbf2_9ce4_8422_2325)
-        )
-    );
+    // Units, named by content.
+    let prefixes: Result<Vec<String>, _> = lowered
+        .par_iter()
+        .map(|l| unit_prefix(l, &version))
+        .collect();
+    let prefixes = match prefixes {
+        Ok(p) => p,
+        Err(e) => return internal(&mut out, &e),
+    };
+    let table_entries: Vec<TableEntry> = lowered
+        .iter()
+        .zip(&prefixes)
+        .map(|(l, p)| TableEntry {
+            entry: LibraryEntry {
+                module: &l.module,
+                spec: &l.spec,
+                source_fingerprint: l.fingerprint,
+            },
+            symbol_prefix: p,
+        })
+        .collect();
+    let table_source = match codegen::rust::emit_table(&table_entries) {
+        Ok(s) => s,
+        Err(e) => return internal(&mut out, &e),
+    };
+    let cc = c_compiler();
+    let key = hash_hex(&[
+        table_source.as_bytes(),
+        prefixes.join(" ").as_bytes(),
+        version.as_bytes(),
+        RUSTC_FLAGS.join(" ").as_bytes(),
+        cc.as_os_str().as_encoded_bytes(),
+    ]);
     if lib.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == key) {
         let _ = writeln!(
             out,
@@ -297,67 +663,114 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let work = arch.join(".nrnivmodl-rs-work");
-    if let Err(e) = std::fs::create_dir_all(&work) {
-        return usage(format!("{}: cannot create: {e}", work.display()));
+    let cache = arch.join(CACHE);
+    if let Err(e) = std::fs::create_dir_all(&cache) {
+        return usage(format!("{}: cannot create: {e}", cache.display()));
     }
-    let src_path = work.join("nrnmech.rs");
-    let tmp_lib = work.join(runtime::library_file_name());
-    if let Err(e) = std::fs::write(&src_path, &source) {
-        return usage(format!("{}: cannot write: {e}", src_path.display()));
-    }
+    let _ = std::fs::remove_dir_all(arch.join(OLD_WORK));
+    let object = |p: &str| cache.join(format!("{p}.o"));
+    let todo: Vec<usize> = (0..lowered.len())
+        .filter(|&k| !object(&prefixes[k]).is_file())
+        .collect();
     let _ = writeln!(
         out,
-        "  rustc (opt-level 3): {} mechanism(s) → {}",
-        lowered.len(),
-        lib.display()
+        "  rustc (opt-level 3): {} unit(s) to compile, {} cached, {} job(s)",
+        todo.len(),
+        lowered.len() - todo.len(),
+        rayon::current_num_threads()
     );
-    let _ = out.flush();
-    let t1 = Instant::now();
-    let mut cmd = Command::new(&rustc);
-    cmd.args([
-        "--edition",
-        "2021",
-        "--crate-type",
-        "cdylib",
-        "--crate-name",
-        "nrnmech",
-    ])
-    .args([
-        "-C",
-        "opt-level=3",
-        "-C",
-        "panic=abort",
-        "-C",
-        "debuginfo=0",
-        "-C",
-        "strip=symbols",
-    ])
-    .arg("-o")
-    .arg(&tmp_lib)
-    .arg(&src_path);
-    if let Some(j) = args.jobs {
-        cmd.arg("-C").arg(format!("codegen-units={}", j.max(1)));
+    if args.verbose {
+        for (l, p) in lowered.iter().zip(&prefixes) {
+            let state = if object(p).is_file() {
+                "cached"
+            } else {
+                "compile"
+            };
+            let _ = writeln!(
+                out,
+                "    {state} {} ({}) as {p}.o",
+                l.spec.name,
+                l.file.display()
+            );
+        }
     }
-    let result = match cmd.output() {
-        Ok(r) => r,
-        Err(e) => return usage(format!("cannot run `{}`: {e}", rustc.display())),
-    };
-    if !result.status.success() {
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        let excerpt: String = stderr.lines().take(40).collect::<Vec<_>>().join("\n");
-        let _ = writeln!(
-            out,
-            "nrnivmodl-rs: internal error: the Rust generated from these .mod files does not compile.\n\
-             This is a bug in nrnivmodl-rs, not in your files; please report it with the files:\n{}\n\
-             The generated source is kept at {}.\nrustc said:\n{excerpt}",
-            lowered
-                .iter()
-                .map(|l| format!("  {} (mechanism {})", l.file.display(), l.spec.name))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            src_path.display()
-        );
+    let _ = out.flush();
+    drop(out);
+    // The units and the table compile in parallel; the table is job
+    // `None`.
+    let t1 = Instant::now();
+    let done = Mutex::new(0usize);
+    let total = todo.len() + 1;
+    let jobs: Vec<Option<usize>> = todo.iter().map(|&k| Some(k)).chain([None]).collect();
+    let failures: Vec<(String, String)> = jobs
+        .par_iter()
+        .filter_map(|job| {
+            let t = Instant::now();
+            let (what, result) = match *job {
+                Some(k) => {
+                    let l = &lowered[k];
+                    let p = &prefixes[k];
+                    let what = format!("{} ({})", l.spec.name, l.file.display());
+                    let unit = match codegen::rust::emit_unit(&l.module, p) {
+                        Ok(u) => u,
+                        Err(e) => return Some((what, format!("{e}"))),
+                    };
+                    let src = cache.join(format!("{p}.rs"));
+                    let r =
+                        compile_object(&rustc, &unit.source, &src, &object(p), Some((&unit, l)));
+                    if r.is_ok() {
+                        let _ = std::fs::remove_file(&src);
+                    }
+                    (what, r)
+                }
+                None => {
+                    let src = cache.join(format!("{TABLE}.rs"));
+                    let r = compile_object(
+                        &rustc,
+                        &table_source,
+                        &src,
+                        &cache.join(format!("{TABLE}.o")),
+                        None,
+                    );
+                    ("the mechanism table".to_string(), r)
+                }
+            };
+            let mut n = done.lock().unwrap_or_else(|e| e.into_inner());
+            *n += 1;
+            let status = if result.is_ok() { "" } else { "  FAILED" };
+            println!(
+                "  [{}/{}] {what} {:.2} s{status}",
+                *n,
+                total,
+                t.elapsed().as_secs_f64()
+            );
+            result.err().map(|f| (what, f.report))
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if !failures.is_empty() {
+        for (what, report) in &failures {
+            let _ = writeln!(
+                out,
+                "nrnivmodl-rs: internal error: the Rust generated for {what} does not compile.\n\
+                 This is a bug in nrnivmodl-rs, not in your files; please report it with the .mod file(s).\n\
+                 The generated source is kept in {}.\nrustc said:\n{report}",
+                cache.display()
+            );
+        }
+        return ExitCode::from(1);
+    }
+    let t2 = Instant::now();
+    let mut objects: Vec<PathBuf> = vec![cache.join(format!("{TABLE}.o"))];
+    objects.extend(prefixes.iter().map(|p| object(p)));
+    let tmp_lib = cache.join(format!(
+        "{}.{}.tmp",
+        runtime::library_file_name(),
+        std::process::id()
+    ));
+    if let Err(e) = link(&cc, &objects, &cache, &tmp_lib) {
+        let _ = std::fs::remove_file(&tmp_lib);
+        let _ = writeln!(out, "nrnivmodl-rs: error: {e}");
         return ExitCode::from(1);
     }
     // Replace atomically, then record what was built.
@@ -365,12 +778,29 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         return usage(format!("{}: cannot replace: {e}", lib.display()));
     }
     let _ = std::fs::write(&stamp, format!("{key}\n"));
+    let _ = std::fs::remove_file(cache.join(format!("{TABLE}.rs")));
+    // Prune what the library no longer uses (only files named like ours).
+    let keep: HashSet<PathBuf> = objects.iter().cloned().collect();
+    if let Ok(rd) = std::fs::read_dir(&cache) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("nrnrs_") && !keep.contains(&p) {
+                if args.verbose {
+                    let _ = writeln!(out, "    pruned {name}");
+                }
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
     let _ = writeln!(
         out,
-        "nrnivmodl-rs: built {} in {:.2} s (rustc {:.2} s)",
+        "nrnivmodl-rs: built {} in {:.2} s (rustc {:.2} s for {} unit(s) and the table, link {:.2} s)",
         lib.display(),
         t0.elapsed().as_secs_f64(),
-        t1.elapsed().as_secs_f64()
+        (t2 - t1).as_secs_f64(),
+        todo.len(),
+        t2.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS
 }

@@ -178,3 +178,187 @@ fn a_library_nrnivmodl_rs_did_not_build_is_left_alone() {
         b"built by NEURON's nrnivmodl"
     );
 }
+
+/// The `(compiled, cached)` counts of a verbose build's report.
+fn units(text: &str) -> (usize, usize) {
+    let line = text
+        .lines()
+        .find(|l| l.contains("unit(s) to compile"))
+        .unwrap_or_else(|| panic!("no unit count in:\n{text}"));
+    let n: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // "rustc (opt-level 3): A unit(s) to compile, B cached, J job(s)"
+    (n[1], n[2])
+}
+
+/// The cached objects of a build folder, by mechanism name.
+fn cached_objects(dir: &Path) -> Vec<String> {
+    let cache = dir.join(runtime::arch_dir()).join(".nrnivmodl-rs-cache");
+    let mut v: Vec<String> = std::fs::read_dir(cache)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".o")?.strip_prefix("nrnrs_")?;
+            Some(stem.split_once('_')?.1.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn hh_demo(lib: &Path) -> Vec<f64> {
+    let mut m = Model::new();
+    m.load_library(lib).unwrap();
+    demo(&mut m).1
+}
+
+#[test]
+fn an_edit_recompiles_only_the_mechanism_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    builtin_mods(dir.path());
+    let (code, text) = run_in(dir.path(), &["-v"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(units(&text), (10, 0), "{text}");
+    let before = hh_demo(&library(dir.path()));
+
+    // A comment changes the file but no kernel: nothing to recompile, and
+    // the library is relinked with the new fingerprint.
+    let hh = dir.path().join("hh.mod");
+    let mut text_hh = std::fs::read_to_string(&hh).unwrap();
+    text_hh.push_str("\n: an edit\n");
+    std::fs::write(&hh, &text_hh).unwrap();
+    let (code, text) = run_in(dir.path(), &["-v"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(units(&text), (0, 10), "{text}");
+    assert_eq!(hh_demo(&library(dir.path())), before);
+
+    // A rate constant: hh alone is recompiled, and the new library runs
+    // the new kernel.
+    let edited = text_hh.replace(
+        "b = 0.125 * exp(-(u + 65) / 80)",
+        "b = 0.25 * exp(-(u + 65) / 80)",
+    );
+    assert_ne!(
+        edited, text_hh,
+        "hh.mod no longer has the line this test edits"
+    );
+    std::fs::write(&hh, &edited).unwrap();
+    let (code, text) = run_in(dir.path(), &["-v"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(units(&text), (1, 9), "{text}");
+    assert!(text.contains("compile hh"), "{text}");
+    assert_ne!(hh_demo(&library(dir.path())), before);
+    // The object of the old hh is gone: one object per mechanism.
+    assert_eq!(cached_objects(dir.path()).len(), 10);
+
+    // A file removed: nothing compiled, its object pruned.
+    std::fs::remove_file(dir.path().join("pas.mod")).unwrap();
+    let (code, text) = run_in(dir.path(), &["-v"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(units(&text), (0, 9), "{text}");
+    assert!(!cached_objects(dir.path()).contains(&"pas".to_string()));
+    let mut m = Model::new();
+    m.load_library(&library(dir.path())).unwrap();
+    let s = m.create_section("s").unwrap();
+    let err = m.insert(s, "pas").unwrap_err().to_string();
+    assert!(err.contains("pas"), "{err}");
+}
+
+/// A `rustc` that fails on hh's unit with an error inside the state
+/// kernel, as a bug of the Rust back end would.
+#[cfg(unix)]
+#[test]
+fn a_rustc_error_in_generated_code_names_the_mod_file_and_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    builtin_mods(dir.path());
+    let fake = dir.path().join("fake-rustc");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         for a in \"$@\"; do last=\"$a\"; done\n\
+         case \"$last\" in *_hh.rs)\n\
+           sed -i 's/^\\(pub unsafe extern \"C\" fn .*_hh_k_state(.*{\\)$/\\1 let _bad: u8 = 1.5;/' \"$last\";;\n\
+         esac\n\
+         exec rustc \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, text) = run_in(dir.path(), &["--rustc", fake.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("internal error"), "{text}");
+    assert!(text.contains("not in your files"), "{text}");
+    assert!(text.contains("mismatched types"), "{text}");
+    // hh.mod's BREAKPOINT solves `gates`, its DERIVATIVE block.
+    let gates_line = std::fs::read_to_string(dir.path().join("hh.mod"))
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("DERIVATIVE gates"))
+        .unwrap()
+        + 1;
+    assert!(
+        text.contains(&format!("hh.mod:{gates_line} (SOLVE gates)")),
+        "{text}"
+    );
+    assert!(!library(dir.path()).exists());
+}
+
+/// The NetCon weight vector of a library mechanism is as long as its
+/// NET_RECEIVE argument list (the ABI carries the count), and every weight
+/// reaches the compiled NET_RECEIVE, as in the JIT and in NEURON 9.0.2
+/// (which gives `total` = 321 for this model).
+#[test]
+fn a_library_mechanism_receives_every_netcon_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acc.mod"),
+        "NEURON { POINT_PROCESS Acc RANGE total }\n\
+         ASSIGNED { total }\n\
+         INITIAL { total = 0 }\n\
+         NET_RECEIVE(w, tau, d) { total = total + w + 10 * tau + 100 * d }\n",
+    )
+    .unwrap();
+    let (code, text) = run_in(dir.path(), &[]);
+    assert_eq!(code, 0, "{text}");
+    let jit = || {
+        let mut m = mechanisms::new_model().unwrap();
+        for (_, r) in codegen::load::load_folder(dir.path()).unwrap() {
+            m.register(r.unwrap().spec).unwrap();
+        }
+        m
+    };
+    let aot = || {
+        let mut m = mechanisms::new_model().unwrap();
+        let names = m.load_library(&library(dir.path())).unwrap();
+        let key = names.iter().find(|n| n.ends_with("Acc")).unwrap();
+        assert_eq!(m.mechanism_spec(key).unwrap().n_weights, 3);
+        m
+    };
+    for (what, mut m) in [("JIT", jit()), ("AOT", aot())] {
+        let s = m.create_section("soma").unwrap();
+        let acc = m.point_process("Acc", s, 0.5).unwrap();
+        let stim = m.artificial_cell("NetStim").unwrap();
+        m.set_point(stim, "number", 1.0).unwrap();
+        m.set_point(stim, "start", 0.1).unwrap();
+        let nc = m
+            .netcon(
+                NetSource::Point(stim),
+                Some(acc),
+                0.0,
+                0.0,
+                &[1.0, 0.0, 0.0],
+            )
+            .unwrap();
+        m.finitialize(-65.0).unwrap();
+        // finitialize zeroes every weight but the first (NEURON does, for a
+        // NET_RECEIVE without INITIAL): set them after it, as NEURON users do.
+        m.set_weight(nc, 1, 2.0).unwrap();
+        m.set_weight(nc, 2, 3.0).unwrap();
+        for _ in 0..8 {
+            m.fadvance().unwrap();
+        }
+        assert_eq!(m.get_point(acc, "total").unwrap(), 321.0, "{what}");
+    }
+}

@@ -124,12 +124,6 @@ pub struct Sim {
     pub pp_count: HashMap<String, usize>,
     /// The .mod file each JIT-loaded mechanism came from.
     pub loaded_from: HashMap<String, PathBuf>,
-    /// NET_RECEIVE argument counts of library mechanisms, read from the
-    /// .mod files next to the library (keyed by `namespace::name`).
-    /// FIXME: the plugin ABI does not carry the count yet, so
-    /// `MechanismSpec::n_weights` is 1 for every library mechanism with
-    /// NET_RECEIVE; drop this when it does.
-    pub library_weights: HashMap<String, usize>,
 }
 
 static SIM: Mutex<Option<Sim>> = Mutex::new(None);
@@ -183,9 +177,8 @@ impl Sim {
     fn new() -> PyResult<Sim> {
         let mut model =
             mechanisms::new_model().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        let mut library_weights = HashMap::new();
         if let Ok(cwd) = std::env::current_dir() {
-            let loaded = model.load_default_library(&cwd).map_err(|e| {
+            model.load_default_library(&cwd).map_err(|e| {
                 PyImportError::new_err(format!(
                     "cannot load the mechanism library {} of the working directory: {e}",
                     cwd.join(runtime::arch_dir())
@@ -193,12 +186,6 @@ impl Sim {
                         .display()
                 ))
             })?;
-            if let Some(names) = loaded {
-                let path = cwd
-                    .join(runtime::arch_dir())
-                    .join(runtime::library_file_name());
-                library_weights = library_weight_counts(&model, &path, &names);
-            }
         }
         Ok(Sim {
             model,
@@ -212,7 +199,6 @@ impl Sim {
             anon: 0,
             pp_count: HashMap::new(),
             loaded_from: HashMap::new(),
-            library_weights,
         })
     }
 
@@ -227,11 +213,7 @@ impl Sim {
         if spec.kernels.net_receive.is_none() {
             return 0;
         }
-        self.library_weights
-            .get(&spec.key())
-            .copied()
-            .unwrap_or(spec.n_weights as usize)
-            .max(1)
+        (spec.n_weights as usize).max(1)
     }
 
     /// Loads a library built by nrnivmodl-rs (`h.nrn_load_dll`); returns
@@ -240,8 +222,6 @@ impl Sim {
         let names = self.model.load_library(path).map_err(|e| {
             PyRuntimeError::new_err(format!("nrn_load_dll({}): {e}", path.display()))
         })?;
-        let counts = library_weight_counts(&self.model, path, &names);
-        self.library_weights.extend(counts);
         Ok(names)
     }
 
@@ -326,53 +306,6 @@ impl Sim {
             .filter_map(|id| self.owner_of(id))
             .collect()
     }
-}
-
-/// The NET_RECEIVE argument counts of a library's mechanisms that have
-/// NET_RECEIVE, from the .mod files of its mod folder (`<folder>` of
-/// `<folder>/<arch>/libnrnmech.so`, or the library's own folder). A
-/// mechanism whose .mod file is not there keeps the spec's count.
-fn library_weight_counts(model: &Model, lib: &Path, names: &[String]) -> HashMap<String, usize> {
-    let mut wanted = HashMap::new();
-    for key in names {
-        if let Ok(spec) = model.mechanism_spec(key) {
-            if spec.kernels.net_receive.is_some() {
-                wanted.insert(spec.name.clone(), key.clone());
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    if wanted.is_empty() {
-        return out;
-    }
-    let Some(dir) = lib.parent() else {
-        return out;
-    };
-    let dir = if dir.file_name().and_then(|s| s.to_str()) == Some(runtime::arch_dir()) {
-        dir.parent().unwrap_or(dir)
-    } else {
-        dir
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("mod") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let mut sources = nmodl_frontend::source::SourceMap::new();
-        let r = nmodl_frontend::check_source(&mut sources, &path.to_string_lossy(), &text);
-        if let Some(m) = r.model {
-            if let (Some(key), Some(nr)) = (wanted.get(&m.name), &m.net_receive) {
-                out.insert(key.clone(), nr.params.len());
-            }
-        }
-    }
-    out
 }
 
 /// Converts a runtime error into the Python exception a NEURON user expects.

@@ -65,9 +65,12 @@
 use std::ffi::{c_char, c_void};
 
 /// Incompatible changes bump this.
-pub const ABI_MAJOR: u32 = 0;
+pub const ABI_MAJOR: u32 = 1;
 /// Backward-compatible additions bump this.
-pub const ABI_MINOR: u32 = 2;
+pub const ABI_MINOR: u32 = 0;
+
+/// The largest [`NrnMechanism::n_weights`] a loader accepts.
+pub const MAX_WEIGHTS: u32 = 1024;
 
 /// The name of the one symbol a mechanism library exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"nrnrs_mechanism_table\0";
@@ -240,6 +243,10 @@ pub struct NrnMechanism {
     pub pointer_names: *const *const c_char,
     /// The number of POINTER variables.
     pub n_pointers: u32,
+    /// The length of the weight vector of a NetCon targeting this
+    /// mechanism: the number of NET_RECEIVE arguments (0 without
+    /// NET_RECEIVE). At most [`MAX_WEIGHTS`].
+    pub n_weights: u32,
     /// Hash of the normalised .mod source this mechanism was compiled from.
     pub source_fingerprint: u64,
     /// The kernels.
@@ -420,7 +427,7 @@ pub const LAYOUT_FINGERPRINT: u64 = {
     let kernels = layout!(NrnKernels; init, cur, state, table_check, net_receive, net_receive_init,
         before_initial, after_initial, before_breakpoint, after_solve, before_step, constructor, destructor);
     let mech = layout!(NrnMechanism; name, kind, flags, fields, n_fields, globals, n_globals, ions,
-        n_ions, pointer_names, n_pointers, source_fingerprint, kernels);
+        n_ions, pointer_names, n_pointers, n_weights, source_fingerprint, kernels);
     let table = layout!(NrnMechanismTable; abi_major, abi_minor, layout_fingerprint, mechanisms, n_mechanisms);
     let ionpack = layout!(NrnIonPack; index, erev, conc_i, conc_o, cur, dcurdv, valence,
         n_instances, reserved);

@@ -761,6 +761,16 @@ pub unsafe fn spec_from_abi(m: *const abi::NrnMechanism) -> Result<MechanismSpec
         // SAFETY: by contract.
         .map(|&p| unsafe { c_str(p, "pointer name") })
         .collect::<Result<Vec<_>>>()?;
+    if m.n_weights > abi::MAX_WEIGHTS {
+        return Err(Error::BadMechanism {
+            name,
+            reason: format!(
+                "{} NET_RECEIVE weights (at most {} are accepted)",
+                m.n_weights,
+                abi::MAX_WEIGHTS
+            ),
+        });
+    }
     let spec = MechanismSpec {
         name,
         kind,
@@ -771,9 +781,7 @@ pub unsafe fn spec_from_abi(m: *const abi::NrnMechanism) -> Result<MechanismSpec
         pointers,
         kernels: m.kernels,
         keepalive: None,
-        // The ABI does not carry the NET_RECEIVE argument count yet; one
-        // weight is NEURON's minimum.
-        n_weights: u32::from(m.kernels.net_receive.is_some()),
+        n_weights: m.n_weights,
         library: None,
     };
     spec.validate()?;
@@ -1061,6 +1069,7 @@ mod tests {
             n_ions: 1,
             pointer_names: std::ptr::null(),
             n_pointers: 0,
+            n_weights: 0,
             source_fingerprint: 7,
             kernels: abi::NrnKernels::default(),
         };

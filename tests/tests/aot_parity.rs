@@ -1,9 +1,9 @@
 //! Issue 5's equivalence: the protocols of `codegen_parity.rs` run with the
 //! nrnivmodl-rs path instead of JIT kernels. Our built-ins
-//! (`mechanisms/mod/*.mod`) and the code-generation fixtures are lowered,
-//! emitted by the Rust back end as one library, compiled by `rustc`
-//! (cdylib, opt-level 3, panic=abort, as nrnivmodl-rs does) and loaded with
-//! `Model::load_library`. Each protocol then
+//! (`mechanisms/mod/*.mod`) and the code-generation fixtures are built into
+//! one library by nrnivmodl-rs's own build (`nrnivmodl_rs::build::run`:
+//! one Rust unit per mechanism compiled by `rustc`, the table, linked by the
+//! C compiler) and loaded with `Model::load_library`. Each protocol then
 //!
 //! - matches NEURON 9.0.2 with the same tolerances as the JIT suite, and
 //! - agrees with the JIT run of the same protocol: every recorded value
@@ -15,42 +15,24 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use codegen::rust::{emit_library, LibraryEntry};
-use codegen::valid::ValidModule;
-use runtime::{MechanismSpec, Model};
+use runtime::Model;
 use tests::{
     build_and_run, compare, data_dir, load_reference, RunOptions, RunResult, Tolerances, Trace,
 };
-
-/// Lowers every .mod file of `dir` (sorted by name).
-fn lower_folder(dir: &Path) -> Vec<(ValidModule, MechanismSpec)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "mod"))
-        .collect();
-    files.sort();
-    files.iter().map(|path| common::lower_file(path)).collect()
-}
 
 /// The library of every built-in and fixture, built once per test process.
 fn library() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut lowered = lower_folder(&root.join("mechanisms/mod"));
-        lowered.extend(lower_folder(&root.join("codegen/tests/fixtures/mod")));
-        let entries: Vec<LibraryEntry> = lowered
-            .iter()
-            .map(|(module, spec)| LibraryEntry {
-                module,
-                spec,
-                source_fingerprint: 0,
-            })
-            .collect();
-        let source = emit_library(&entries).unwrap_or_else(|e| panic!("{e:?}"));
         let started = std::time::Instant::now();
-        let lib = common::compile_cdylib("aot_parity", "nrnmech", &source, 3);
+        let lib = common::nrnivmodl_rs(
+            "aot_parity",
+            &[
+                root.join("mechanisms/mod"),
+                root.join("codegen/tests/fixtures/mod"),
+            ],
+        );
         eprintln!("AOT library built in {:.1?}", started.elapsed());
         lib
     })

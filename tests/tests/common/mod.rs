@@ -1,6 +1,9 @@
-//! What the library-building test suites share: lowering a .mod file the
-//! way nrnivmodl-rs does, and compiling generated Rust with `rustc` into a
-//! cdylib in the test's scratch folder.
+//! What the library-building test suites share: building a library with
+//! nrnivmodl-rs itself, lowering a .mod file the way nrnivmodl-rs does, and
+//! compiling generated Rust with `rustc` into a cdylib in the test's scratch
+//! folder.
+
+#![allow(dead_code)] // each suite uses some of these helpers
 
 use std::path::{Path, PathBuf};
 
@@ -57,4 +60,24 @@ pub fn compile_cdylib(dir: &str, name: &str, source: &str, opt_level: u32) -> Pa
         String::from_utf8_lossy(&out.stderr)
     );
     lib
+}
+
+/// Builds `paths` (.mod files and folders) with nrnivmodl-rs's own build
+/// (`nrnivmodl_rs::build::run`, what the command runs) into
+/// `<scratch>/<dir>/<arch>/libnrnmech.so`; panics when the build fails.
+pub fn nrnivmodl_rs(dir: &str, paths: &[PathBuf]) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let args = nrnivmodl_rs::BuildArgs {
+        paths: paths.to_vec(),
+        output: Some(out.clone()),
+        ..Default::default()
+    };
+    let code = nrnivmodl_rs::build::run(&args);
+    assert_eq!(
+        code,
+        std::process::ExitCode::SUCCESS,
+        "nrnivmodl-rs failed on {paths:?}"
+    );
+    out.join(runtime::arch_dir())
+        .join(runtime::library_file_name())
 }

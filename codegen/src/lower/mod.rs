@@ -43,7 +43,7 @@ mod promote;
 pub mod sym;
 mod table;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use nmodl_frontend::ast::{self, Expr, ExprKind, Ident, Stmt, StmtKind};
 use nmodl_frontend::diagnostic::Diagnostic;
@@ -206,10 +206,35 @@ pub fn lower(mech: &Mechanism) -> Result<Lowered, Vec<Diagnostic>> {
         l.declare_functions();
         l.lower_functions()?;
         l.kernels()?;
+        let function_fields = promote::function_fields(&l.module.functions);
         for k in &mut l.module.kernels {
             if k.phase.shape() == crate::ir::Shape::PerInstance {
-                promote::promote_fields(&mut k.body);
+                promote::promote_fields(&mut k.body, &function_fields);
             }
+        }
+        // The per-instance copies of `v` and of ion variables that no user
+        // can name (internal fields of one element).
+        let copies: HashSet<Handle<FieldDecl>> = l
+            .module
+            .layout
+            .fields
+            .iter()
+            .filter(|(h, f)| {
+                f.array_len == 1 && l.spec.fields[h.index()].kind == abi::FIELD_INTERNAL
+            })
+            .map(|(h, _)| h)
+            .collect();
+        let module = &mut l.module;
+        promote::drop_dead_stores(
+            module
+                .kernels
+                .iter_mut()
+                .map(|k| &mut k.body)
+                .chain(module.functions.iter_mut().map(|(_, f)| &mut f.body)),
+            &copies,
+        );
+        for k in &mut module.kernels {
+            promote::drop_dead_assignments(&mut k.body);
         }
         Ok(())
     })();

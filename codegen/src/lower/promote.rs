@@ -1,37 +1,140 @@
-//! Scalar promotion: in a per-instance kernel body that calls no function,
-//! every scalar field of the current instance lives in a local for the whole
-//! body — loaded once at the start (unless the body assigns it before it
-//! can read it), stored once at the end — so the back ends keep it in a
-//! register instead of going through memory at every use.
+//! Memory traffic of per-instance kernels, without changing any arithmetic.
+//!
+//! - **Scalar promotion** ([`promote_fields`]): in a per-instance kernel
+//!   body, every scalar field of the current instance that no called
+//!   function touches lives in a local for the whole body — loaded once at
+//!   the start (unless the body assigns it before it can read it), stored
+//!   once at the end — so the back ends keep it in a register instead of
+//!   going through memory at every use.
+//! - **Dead copies** ([`drop_dead_stores`]): an internal field (the `#v`
+//!   and ion-variable copies nocmodl keeps per instance, which no user can
+//!   name) that no body of the mechanism ever loads is never stored either.
+//!
 //! The arithmetic is unchanged (same operations on the same values), so the
 //! results are bit-identical; only a failing instance may keep its fields
 //! unwritten, which no caller observes (the kernel call fails).
 
 use std::collections::{HashMap, HashSet};
 
-use crate::ir::{Block, Body, Expression, FieldDecl, Handle, Local, Place, Statement, Type};
+use crate::ir::{
+    Arena, Block, Body, Expression, FieldDecl, Function, Handle, Local, Place, Statement, Type,
+};
 
-fn has_calls(body: &Body) -> bool {
+/// Whether `body` has a `return` (which would skip the write-back).
+fn has_return(body: &Body) -> bool {
     fn block(b: &[Statement]) -> bool {
         b.iter().any(|s| match s {
-            Statement::Call { .. } | Statement::Return => true,
+            Statement::Return => true,
             Statement::If { accept, reject, .. } => block(accept) || block(reject),
             Statement::While { body, .. } | Statement::ForRange { body, .. } => block(body),
             _ => false,
         })
     }
-    body.expressions
-        .iter()
-        .any(|(_, e)| matches!(e, Expression::Call { .. }))
-        || block(&body.block)
+    block(&body.block)
 }
 
-/// Promotes the scalar fields of `body` (see the module docs); does nothing
-/// when the body calls a function.
-pub fn promote_fields(body: &mut Body) {
-    if has_calls(body) {
+/// Calls `f` on every statement of `b`, nested blocks included.
+fn each_statement(b: &[Statement], f: &mut dyn FnMut(&Statement)) {
+    for s in b {
+        f(s);
+        match s {
+            Statement::If { accept, reject, .. } => {
+                each_statement(accept, f);
+                each_statement(reject, f);
+            }
+            Statement::While { body, .. } | Statement::ForRange { body, .. } => {
+                each_statement(body, f)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The functions `body` calls directly.
+fn callees(body: &Body) -> HashSet<Handle<Function>> {
+    let mut out: HashSet<Handle<Function>> = body
+        .expressions
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Expression::Call { function, .. } => Some(*function),
+            _ => None,
+        })
+        .collect();
+    each_statement(&body.block, &mut |s| {
+        if let Statement::Call { function, .. } = s {
+            out.insert(*function);
+        }
+    });
+    out
+}
+
+/// The fields `body` loads or stores (any element of an array field).
+fn fields_touched(body: &Body) -> HashSet<Handle<FieldDecl>> {
+    let mut out: HashSet<Handle<FieldDecl>> = body
+        .expressions
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Expression::Load(Place::Field { field, .. }) => Some(*field),
+            _ => None,
+        })
+        .collect();
+    each_statement(&body.block, &mut |s| {
+        if let Statement::Store {
+            place: Place::Field { field, .. },
+            ..
+        } = s
+        {
+            out.insert(*field);
+        }
+    });
+    out
+}
+
+/// For each function (by index), the fields it or any function it calls,
+/// transitively, loads or stores.
+pub fn function_fields(functions: &Arena<Function>) -> Vec<HashSet<Handle<FieldDecl>>> {
+    let mut touched: Vec<HashSet<Handle<FieldDecl>>> = functions
+        .iter()
+        .map(|(_, f)| fields_touched(&f.body))
+        .collect();
+    let calls: Vec<HashSet<Handle<Function>>> =
+        functions.iter().map(|(_, f)| callees(&f.body)).collect();
+    // A fixpoint: functions may call each other, recursively too.
+    loop {
+        let mut changed = false;
+        for k in 0..touched.len() {
+            for c in &calls[k] {
+                if c.index() == k {
+                    continue;
+                }
+                let add: Vec<_> = touched[c.index()]
+                    .difference(&touched[k])
+                    .copied()
+                    .collect();
+                if !add.is_empty() {
+                    changed = true;
+                    touched[k].extend(add);
+                }
+            }
+        }
+        if !changed {
+            return touched;
+        }
+    }
+}
+
+/// Promotes the scalar fields of `body` (see the module docs) that none of
+/// the functions it calls touches; `function_fields` is
+/// [`function_fields`]'s result for the module. Does nothing when the body
+/// has a `return`.
+pub fn promote_fields(body: &mut Body, function_fields: &[HashSet<Handle<FieldDecl>>]) {
+    if has_return(body) {
         return;
     }
+    let shared: HashSet<Handle<FieldDecl>> = callees(body)
+        .iter()
+        .flat_map(|c| function_fields[c.index()].iter().copied())
+        .collect();
     let mut locals: HashMap<Handle<FieldDecl>, Handle<Local>> = HashMap::new();
     let mut order: Vec<Handle<FieldDecl>> = Vec::new();
     let mut written: Vec<Handle<FieldDecl>> = Vec::new();
@@ -49,6 +152,9 @@ pub fn promote_fields(body: &mut Body) {
     for k in 0..n {
         let h = Handle::from_index(k);
         if let Expression::Load(Place::Field { field, index: None }) = body.expressions[h] {
+            if shared.contains(&field) {
+                continue;
+            }
             let l = new_local(&mut body.locals, field);
             body.expressions[h] = Expression::Local(l);
         }
@@ -58,13 +164,14 @@ pub fn promote_fields(body: &mut Body) {
         b: &mut Block,
         f: &mut dyn FnMut(Handle<FieldDecl>) -> Handle<Local>,
         written: &mut Vec<Handle<FieldDecl>>,
+        shared: &HashSet<Handle<FieldDecl>>,
     ) {
         for s in b.iter_mut() {
             match s {
                 Statement::Store {
                     place: Place::Field { field, index: None },
                     value,
-                } => {
+                } if !shared.contains(field) => {
                     let field = *field;
                     if !written.contains(&field) {
                         written.push(field);
@@ -75,11 +182,11 @@ pub fn promote_fields(body: &mut Body) {
                     };
                 }
                 Statement::If { accept, reject, .. } => {
-                    stores(accept, f, written);
-                    stores(reject, f, written);
+                    stores(accept, f, written, shared);
+                    stores(reject, f, written, shared);
                 }
                 Statement::While { body, .. } | Statement::ForRange { body, .. } => {
-                    stores(body, f, written)
+                    stores(body, f, written, shared)
                 }
                 _ => {}
             }
@@ -92,6 +199,7 @@ pub fn promote_fields(body: &mut Body) {
             &mut block,
             &mut |f| new_local(locals_arena, f),
             &mut written,
+            &shared,
         );
     }
     if locals.is_empty() {
@@ -127,6 +235,131 @@ pub fn promote_fields(body: &mut Body) {
         });
     }
     body.block = prologue;
+}
+
+/// Removes every store to a field of `dead_candidates` that no body of the
+/// module (`kernels` and `functions`) loads; see the module docs. Only
+/// stores of a local or a constant go (they have no other effect). Call it
+/// after [`promote_fields`], whose write-backs are such stores.
+pub fn drop_dead_stores<'a>(
+    bodies: impl Iterator<Item = &'a mut Body>,
+    dead_candidates: &HashSet<Handle<FieldDecl>>,
+) {
+    let mut bodies: Vec<&mut Body> = bodies.collect();
+    let loaded: HashSet<Handle<FieldDecl>> = bodies
+        .iter()
+        .flat_map(|b| {
+            b.expressions.iter().filter_map(|(_, e)| match e {
+                Expression::Load(Place::Field { field, .. }) => Some(*field),
+                _ => None,
+            })
+        })
+        .collect();
+    let dead: HashSet<Handle<FieldDecl>> = dead_candidates.difference(&loaded).copied().collect();
+    if dead.is_empty() {
+        return;
+    }
+    fn sweep(b: &mut Block, exprs: &Arena<Expression>, dead: &HashSet<Handle<FieldDecl>>) {
+        b.retain(|s| match s {
+            Statement::Store {
+                place: Place::Field { field, index: None },
+                value,
+            } if dead.contains(field) => !matches!(
+                exprs[*value],
+                Expression::Local(_) | Expression::Constant(_)
+            ),
+            _ => true,
+        });
+        for s in b.iter_mut() {
+            match s {
+                Statement::If { accept, reject, .. } => {
+                    sweep(accept, exprs, dead);
+                    sweep(reject, exprs, dead);
+                }
+                Statement::While { body, .. } | Statement::ForRange { body, .. } => {
+                    sweep(body, exprs, dead)
+                }
+                _ => {}
+            }
+        }
+    }
+    for body in bodies.iter_mut() {
+        let mut block = std::mem::take(&mut body.block);
+        sweep(&mut block, &body.expressions, &dead);
+        body.block = block;
+    }
+}
+
+/// Whether evaluating `h` has no effect but its value: no call, no random
+/// number, no load that can fail (POINTER, indexed, weight).
+fn pure(body: &Body, h: Handle<Expression>) -> bool {
+    match &body.expressions[h] {
+        Expression::Constant(_)
+        | Expression::Bool(_)
+        | Expression::Local(_)
+        | Expression::Env(_) => true,
+        Expression::Load(place) => matches!(
+            place,
+            Place::Field { index: None, .. }
+                | Place::Global { index: None, .. }
+                | Place::NodeV
+                | Place::NodeArea
+                | Place::NodeDiam
+                | Place::Ion { .. }
+                | Place::IonValence(_)
+        ),
+        Expression::Unary { arg, .. } => pure(body, *arg),
+        Expression::Binary { left, right, .. } => pure(body, *left) && pure(body, *right),
+        Expression::Select {
+            condition,
+            accept,
+            reject,
+        } => pure(body, *condition) && pure(body, *accept) && pure(body, *reject),
+        Expression::Math { args, .. } => args.iter().all(|a| pure(body, *a)),
+        Expression::BoolToF64(a) | Expression::F64ToBool(a) => pure(body, *a),
+        Expression::Call { .. } | Expression::RandomUniform => false,
+    }
+}
+
+/// Removes assignments of pure values to locals of a kernel body that
+/// nothing reads (what [`drop_dead_stores`] leaves behind: the loads that
+/// fed a dead copy), until none is left.
+pub fn drop_dead_assignments(body: &mut Body) {
+    loop {
+        let mut read = Vec::new();
+        for s in &body.block {
+            statement_reads(body, s, &mut read);
+        }
+        let read: HashSet<Handle<Local>> = read.into_iter().collect();
+        fn sweep(b: &mut Block, body: &Body, read: &HashSet<Handle<Local>>) -> bool {
+            let before = b.len();
+            b.retain(|s| match s {
+                Statement::Assign { local, value } => read.contains(local) || !pure(body, *value),
+                _ => true,
+            });
+            let mut changed = b.len() != before;
+            for s in b.iter_mut() {
+                match s {
+                    Statement::If { accept, reject, .. } => {
+                        changed |= sweep(accept, body, read);
+                        changed |= sweep(reject, body, read);
+                    }
+                    Statement::While { body: inner, .. }
+                    | Statement::ForRange { body: inner, .. } => {
+                        changed |= sweep(inner, body, read)
+                    }
+                    _ => {}
+                }
+            }
+            changed
+        }
+        let mut block = std::mem::take(&mut body.block);
+        let changed = sweep(&mut block, body, &read);
+        body.block = block;
+        if !changed {
+            return;
+        }
+    }
 }
 
 /// The locals that the top level of `block` assigns before anything in it
@@ -236,5 +469,104 @@ fn expression_reads(body: &Body, h: Handle<Expression>, out: &mut Vec<Handle<Loc
         | Expression::Bool(_)
         | Expression::Env(_)
         | Expression::RandomUniform => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Module, Phase};
+
+    fn lower(src: &str) -> Module {
+        let mut sources = nmodl_frontend::source::SourceMap::new();
+        let r = nmodl_frontend::check_source(&mut sources, "t.mod", src);
+        let model = r.model.expect("checks");
+        crate::lower::lower(&model).expect("lowers").module
+    }
+
+    /// The names of the fields `phase`'s kernel stores and loads.
+    fn traffic(m: &Module, phase: Phase) -> (HashSet<String>, HashSet<String>) {
+        let body = &m.kernel(phase).expect("kernel").body;
+        let name = |f: Handle<FieldDecl>| m.layout.fields[f].name.clone();
+        let loads = fields_touched_loads(body).into_iter().map(name).collect();
+        let mut stores = HashSet::new();
+        each_statement(&body.block, &mut |s| {
+            if let Statement::Store {
+                place: Place::Field { field, .. },
+                ..
+            } = s
+            {
+                stores.insert(name(*field));
+            }
+        });
+        (stores, loads)
+    }
+
+    fn fields_touched_loads(body: &Body) -> Vec<Handle<FieldDecl>> {
+        body.expressions
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Expression::Load(Place::Field { field, .. }) => Some(*field),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const CHANNEL: &str = "NEURON { SUFFIX ch USEION na READ ena WRITE ina RANGE g, gna }
+PARAMETER { g = 0.001 }
+ASSIGNED { v ena ina gna }
+BREAKPOINT { gna = g  ina = gna * (v - ena) }
+";
+
+    #[test]
+    fn copies_nothing_reads_are_neither_stored_nor_loaded() {
+        let m = lower(CHANNEL);
+        let (stores, loads) = traffic(&m, Phase::Cur);
+        // What users can name is written back; the copies of v, ena and ina
+        // are not, and nothing is loaded but the parameter.
+        assert!(stores.contains("gna"), "{stores:?}");
+        for copy in ["#v", "#ena", "#ina"] {
+            assert!(!stores.contains(copy), "{copy} stored: {stores:?}");
+        }
+        assert_eq!(loads, HashSet::from(["g".to_string()]));
+    }
+
+    #[test]
+    fn a_copy_a_function_reads_is_still_stored() {
+        let src = CHANNEL
+            .replace(
+                "RANGE g, gna }",
+                "RANGE g, gna, e0 }\nFUNCTION eget() { eget = ena }\nINITIAL { e0 = eget() }",
+            )
+            .replace(
+                "ASSIGNED { v ena ina gna }",
+                "ASSIGNED { v ena ina gna e0 }",
+            );
+        let m = lower(&src);
+        let (stores, _) = traffic(&m, Phase::Cur);
+        assert!(stores.contains("#ena"), "{stores:?}");
+        assert!(!stores.contains("#ina"), "{stores:?}");
+    }
+
+    #[test]
+    fn fields_a_callee_touches_stay_in_memory_around_the_call() {
+        // `rates` writes `minf`, which the caller reads after the call: it
+        // must not be promoted to a local loaded before the call.
+        let m = lower(
+            "NEURON { SUFFIX gt RANGE minf }
+STATE { m }
+ASSIGNED { v minf }
+BREAKPOINT { SOLVE st METHOD cnexp }
+DERIVATIVE st { rates(v)  m' = (minf - m) / 2 }
+PROCEDURE rates(u) { minf = u / 100 }
+",
+        );
+        let (stores, loads) = traffic(&m, Phase::State);
+        assert!(loads.contains("minf"), "{loads:?}");
+        assert!(
+            !stores.contains("minf"),
+            "the caller stores minf: {stores:?}"
+        );
+        assert!(stores.contains("m"), "{stores:?}");
     }
 }

@@ -154,7 +154,12 @@ pub fn emit_library(entries: &[LibraryEntry]) -> Result<String, EmitError> {
         .emit(&mut out);
         metadata(&mut out, k, e);
     }
-    table(&mut out, entries, &|k, phase| format!("m{k}_k_{phase}"));
+    table(
+        &mut out,
+        entries,
+        &|k, phase| format!("m{k}_k_{phase}"),
+        None,
+    );
     Ok(out.text)
 }
 
@@ -209,18 +214,31 @@ pub fn kernel_symbol(symbol_prefix: &str, phase: Phase) -> String {
 }
 
 /// Emits the kernels of `module` as one [`Unit`] exporting them as
-/// [`kernel_symbol`]`(symbol_prefix, phase)`. The source depends on
-/// `module` and `symbol_prefix` only (not on the .mod file's name, location
-/// or comments), so a content hash of it is a sound cache key. Runs at build
-/// time; touches nothing but the returned value.
+/// [`kernel_symbol`]`(symbol_prefix, phase)`, and `source_fingerprint` (see
+/// [`LibraryEntry`]) as the `u64` static [`fingerprint_symbol`]`(symbol_prefix)`,
+/// which the table reads when the library is first asked for it (so that the
+/// table does not change when a .mod file does). The source depends on
+/// `module`, `symbol_prefix` and `source_fingerprint` only (not on the .mod
+/// file's name or location), so a content hash of it is a sound cache key.
+/// Runs at build time; touches nothing but the returned value.
 ///
 /// `symbol_prefix` must be an identifier (`[A-Za-z_][A-Za-z0-9_]*`) unique
 /// among the units linked together; otherwise an [`EmitError`].
-pub fn emit_unit(module: &ValidModule, symbol_prefix: &str) -> Result<Unit, EmitError> {
+pub fn emit_unit(
+    module: &ValidModule,
+    symbol_prefix: &str,
+    source_fingerprint: u64,
+) -> Result<Unit, EmitError> {
     check_prefix(&module.module().name, symbol_prefix)?;
     let mut out = Out::default();
     out.mark(Origin::Support);
     preamble(&mut out, Part::Unit);
+    out.line("");
+    out.line("#[no_mangle]");
+    out.line(&format!(
+        "pub static {}: u64 = {source_fingerprint:#018x};",
+        fingerprint_symbol(symbol_prefix)
+    ));
     Mech {
         vm: module,
         k: 0,
@@ -233,6 +251,12 @@ pub fn emit_unit(module: &ValidModule, symbol_prefix: &str) -> Result<Unit, Emit
     })
 }
 
+/// The exported name of the source fingerprint of a unit emitted with
+/// `symbol_prefix`.
+pub fn fingerprint_symbol(symbol_prefix: &str) -> String {
+    format!("{symbol_prefix}_source_fingerprint")
+}
+
 /// One mechanism of a library whose kernels live in a separate [`Unit`].
 #[derive(Clone, Copy, Debug)]
 pub struct TableEntry<'a> {
@@ -243,9 +267,11 @@ pub struct TableEntry<'a> {
 }
 
 /// Emits the unit holding the metadata of every mechanism of `entries`, in
-/// order, and the entry symbol `nrnrs_mechanism_table`; the kernels are
-/// declared `extern "C"` and come from the [`emit_unit`] objects linked
-/// with it. Compile it like a unit (`--emit obj`), or as the `cdylib` root
+/// order, and the entry symbol `nrnrs_mechanism_table`; the kernels and the
+/// source fingerprints are declared `extern "C"` and come from the
+/// [`emit_unit`] objects linked with it (`entry.source_fingerprint` is not
+/// used: the table depends on no .mod text that the metadata does not
+/// show). Compile it like a unit (`--emit obj`), or as the `cdylib` root
 /// with the units' objects as link arguments. Runs at build time; touches
 /// nothing but the returned string.
 pub fn emit_table(entries: &[TableEntry]) -> Result<String, EmitError> {
@@ -288,14 +314,33 @@ pub fn emit_table(entries: &[TableEntry]) -> Result<String, EmitError> {
             ));
         }
     }
+    for t in entries {
+        out.line(&format!(
+            "static {}: u64;",
+            fingerprint_symbol(t.symbol_prefix)
+        ));
+    }
     out.close("}");
-    let plain: Vec<LibraryEntry> = entries.iter().map(|t| t.entry).collect();
+    let plain: Vec<LibraryEntry> = entries
+        .iter()
+        .map(|t| LibraryEntry {
+            source_fingerprint: 0,
+            ..t.entry
+        })
+        .collect();
     for (k, e) in plain.iter().enumerate() {
         metadata(&mut out, k, e);
     }
-    table(&mut out, &plain, &|k, phase| {
-        format!("{}_k_{phase}", entries[k].symbol_prefix)
-    });
+    let fingerprints: Vec<String> = entries
+        .iter()
+        .map(|t| fingerprint_symbol(t.symbol_prefix))
+        .collect();
+    table(
+        &mut out,
+        &plain,
+        &|k, phase| format!("{}_k_{phase}", entries[k].symbol_prefix),
+        Some(&fingerprints),
+    );
     Ok(out.text)
 }
 
@@ -1765,13 +1810,28 @@ fn metadata(out: &mut Out, k: usize, e: &LibraryEntry) {
     out.close("]);");
 }
 
-/// The mechanism table and the entry symbol.
-fn table(out: &mut Out, entries: &[LibraryEntry], kernel_fn: &dyn Fn(usize, &str) -> String) {
+/// The mechanism table and the entry symbol. With `fingerprints` (one
+/// extern `u64` static per entry), the table is filled with their values
+/// by the first call of the entry symbol; otherwise it holds the entries'
+/// `source_fingerprint`s and is immutable.
+fn table(
+    out: &mut Out,
+    entries: &[LibraryEntry],
+    kernel_fn: &dyn Fn(usize, &str) -> String,
+    fingerprints: Option<&[String]>,
+) {
     out.line("");
-    out.open(&format!(
-        "static MECHANISMS: Sy<[NrnMechanism; {}]> = Sy([",
-        entries.len()
-    ));
+    if fingerprints.is_some() {
+        out.open(&format!(
+            "static MECHANISMS: Sy<core::cell::UnsafeCell<[NrnMechanism; {}]>> = Sy(core::cell::UnsafeCell::new([",
+            entries.len()
+        ));
+    } else {
+        out.open(&format!(
+            "static MECHANISMS: Sy<[NrnMechanism; {}]> = Sy([",
+            entries.len()
+        ));
+    }
     for (k, e) in entries.iter().enumerate() {
         let spec = e.spec;
         let m = e.module.module();
@@ -1824,21 +1884,58 @@ fn table(out: &mut Out, entries: &[LibraryEntry], kernel_fn: &dyn Fn(usize, &str
         out.close("},");
         out.close("},");
     }
-    out.close("]);");
+    out.close(if fingerprints.is_some() {
+        "]));"
+    } else {
+        "]);"
+    });
     out.line("");
     out.open("static TABLE: Sy<NrnMechanismTable> = Sy(NrnMechanismTable {");
     out.line("abi_major: ABI_MAJOR,");
     out.line("abi_minor: ABI_MINOR,");
     out.line("layout_fingerprint: LAYOUT_FINGERPRINT,");
-    out.line("mechanisms: MECHANISMS.0.as_ptr(),");
+    if fingerprints.is_some() {
+        out.line("mechanisms: MECHANISMS.0.get() as *const NrnMechanism,");
+    } else {
+        out.line("mechanisms: MECHANISMS.0.as_ptr(),");
+    }
     out.line(&format!("n_mechanisms: {},", entries.len()));
     out.close("});");
     out.line("");
-    out.line("/// The library's one entry point: the static mechanism table.");
-    out.line("#[no_mangle]");
-    out.open("pub extern \"C\" fn nrnrs_mechanism_table() -> *const NrnMechanismTable {");
-    out.line("&TABLE.0");
-    out.close("}");
+    match fingerprints {
+        None => {
+            out.line("/// The library's one entry point: the static mechanism table.");
+            out.line("#[no_mangle]");
+            out.open("pub extern \"C\" fn nrnrs_mechanism_table() -> *const NrnMechanismTable {");
+            out.line("&TABLE.0");
+            out.close("}");
+        }
+        Some(fps) => {
+            out.line("/// 0: not filled, 1: being filled, 2: filled.");
+            out.line("static FILLED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);");
+            out.line("");
+            out.line("/// The library's one entry point: the mechanism table, whose source");
+            out.line("/// fingerprints the first call copies from the units.");
+            out.line("#[no_mangle]");
+            out.open("pub extern \"C\" fn nrnrs_mechanism_table() -> *const NrnMechanismTable {");
+            out.line("use core::sync::atomic::Ordering::{Acquire, Release};");
+            out.open("if FILLED.compare_exchange(0, 1, Acquire, Acquire).is_ok() {");
+            out.line("// SAFETY: only this call writes, and no reader runs before FILLED is 2.");
+            out.open("unsafe {");
+            out.line("let m = &mut *MECHANISMS.0.get();");
+            for (k, fp) in fps.iter().enumerate() {
+                out.line(&format!("m[{k}].source_fingerprint = {fp};"));
+            }
+            out.close("}");
+            out.line("FILLED.store(2, Release);");
+            out.close("}");
+            out.open("while FILLED.load(Acquire) != 2 {");
+            out.line("core::hint::spin_loop();");
+            out.close("}");
+            out.line("&TABLE.0");
+            out.close("}");
+        }
+    }
 }
 
 #[cfg(test)]

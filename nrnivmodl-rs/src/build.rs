@@ -6,21 +6,23 @@
 //! 2. Check and lower every file (in parallel). All diagnostics are printed,
 //!    in file order, before any build step; one error stops the build.
 //! 3. Emit each mechanism's kernels as its own Rust unit
-//!    ([`codegen::rust::emit_unit`]) and compile the units that are not
-//!    cached, in parallel, with `rustc --emit obj` (opt-level 3). A unit is
-//!    cached in `<out>/<arch>/.nrnivmodl-rs-cache/<prefix>.o`, where the
-//!    prefix (which also prefixes the unit's exported symbols, so that no two
-//!    objects clash) holds the mechanism name and a 128-bit hash of the
-//!    unit's source, the compiler's version and the flags. The unit does not
-//!    depend on the .mod file's comments, name or parameter defaults, so
-//!    editing those recompiles no unit.
+//!    ([`codegen::rust::emit_unit`]), exporting them under a prefix made
+//!    from the mechanism's name, and compile the units that are not cached,
+//!    in parallel, with `rustc --emit obj` (opt-level 3). A unit's object is
+//!    cached in `<out>/<arch>/.nrnivmodl-rs-cache/nrnrs_<hash>_<name>.o`,
+//!    where the hash covers the unit's source, the compiler's version and
+//!    the flags; it also holds the hash of the .mod file's text (the
+//!    mechanism's source fingerprint), so any edit of the file recompiles
+//!    its unit, and only its unit.
 //! 4. Emit the metadata and mechanism table ([`codegen::rust::emit_table`]),
-//!    compile it the same way (it is small), and link it with the units'
-//!    objects by the system C compiler (`$CC`, else `cc`) into
+//!    which names the kernels and fingerprints by their stable prefixes, so
+//!    that an edit which changes no metadata (a kernel, a comment) leaves it
+//!    unchanged; it is cached like a unit. Link the table and
+//!    the units' objects with the system C compiler (`$CC`, else `cc`) into
 //!    `<out>/<arch>/libnrnmech.so` (`.dylib` on macOS), exporting only
-//!    `nrnrs_mechanism_table`. The whole build is keyed on the table's
-//!    source and the units' prefixes: an unchanged folder is not rebuilt.
-//!    Cache entries the library no longer uses are then deleted.
+//!    `nrnrs_mechanism_table`. The whole build is keyed on the objects'
+//!    names: an unchanged folder is not rebuilt. Cache entries the library
+//!    no longer uses are then deleted.
 //! 5. A `rustc` failure on generated code is a bug of nrnivmodl-rs and is
 //!    reported as one: rustc's message, and for each generated line it
 //!    names, the .mod file, line and block the code came from.
@@ -82,8 +84,9 @@ const RUSTC_FLAGS: &[&str] = &[
     "--error-format=json",
 ];
 
-/// The stem of the table unit's files in the cache folder.
-const TABLE: &str = "nrnmech_table";
+/// The stem of the table unit's files in the cache folder of earlier
+/// versions (removed when found).
+const OLD_TABLE: &str = "nrnmech_table";
 
 /// One lowered file.
 struct Lowered {
@@ -305,6 +308,67 @@ fn rustc_version(rustc: &Path) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// The compiler a build runs: the program, and its version (part of every
+/// cache key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Compiler {
+    program: PathBuf,
+    version: String,
+}
+
+/// The file in the cache folder naming the compiler of the last build.
+const COMPILER: &str = "compiler";
+
+/// Finds the compiler `rustc` stands for. Given with `--rustc` (`explicit`)
+/// it is run as it is; otherwise as the toolchain's own `<sysroot>/bin/rustc`
+/// when that exists, which skips rustup's proxy (about 25 ms a run).
+fn identify(rustc: &Path, explicit: bool) -> Result<Compiler, String> {
+    let mut program = rustc.to_path_buf();
+    if !explicit {
+        let sysroot = Command::new(rustc)
+            .args(["--print", "sysroot"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+        if let Some(root) = sysroot {
+            let own = root
+                .join("bin")
+                .join(format!("rustc{}", std::env::consts::EXE_SUFFIX));
+            if own.is_file() {
+                program = own;
+            }
+        }
+    }
+    let version = rustc_version(&program)?;
+    Ok(Compiler { program, version })
+}
+
+/// The compiler the last build in `cache` used for `rustc`, if recorded.
+fn last_compiler(cache: &Path, rustc: &Path) -> Option<Compiler> {
+    let text = std::fs::read_to_string(cache.join(COMPILER)).ok()?;
+    let mut lines = text.lines();
+    if Path::new(lines.next()?) != rustc {
+        return None;
+    }
+    let program = PathBuf::from(lines.next()?);
+    let version = lines.next()?.to_string();
+    program.is_file().then_some(Compiler { program, version })
+}
+
+/// Records the compiler of a build in `cache`.
+fn record_compiler(cache: &Path, rustc: &Path, c: &Compiler) {
+    let _ = std::fs::write(
+        cache.join(COMPILER),
+        format!(
+            "{}\n{}\n{}\n",
+            rustc.display(),
+            c.program.display(),
+            c.version
+        ),
+    );
+}
+
 /// An identifier tail for a mechanism name: `[A-Za-z0-9_]`, at most 24
 /// characters.
 fn ident_tail(name: &str) -> String {
@@ -314,18 +378,34 @@ fn ident_tail(name: &str) -> String {
         .collect()
 }
 
-/// The symbol prefix (and cache file stem) of a mechanism's unit: its name
-/// and the hash of the unit's source emitted with a placeholder prefix, the
-/// compiler's version and the flags.
-fn unit_prefix(l: &Lowered, version: &str) -> Result<String, codegen::rust::EmitError> {
-    let probe = codegen::rust::emit_unit(&l.module, "nrnrs_unit")?;
+/// The prefix of the symbols a mechanism's unit exports: stable across
+/// edits of the mechanism (so that the table, which names them, is not
+/// recompiled when only kernels change) and unique within a library
+/// (mechanism names are).
+fn symbol_prefix(name: &str) -> String {
+    let ident = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ident {
+        format!("nrnrs_m_{name}")
+    } else {
+        // Two names that sanitise alike keep apart by the hash of the name.
+        format!(
+            "nrnrs_m_{}_{}",
+            ident_tail(name),
+            &hash_hex(&[name.as_bytes()])[..16]
+        )
+    }
+}
+
+/// The cache file stem of a unit or of the table: the hash of its source,
+/// the compiler's version and the flags, and a readable tail.
+fn object_stem(source: &str, version: &str, tail: &str) -> String {
     let flags = RUSTC_FLAGS.join(" ");
-    let h = hash_hex(&[
-        probe.source.as_bytes(),
-        version.as_bytes(),
-        flags.as_bytes(),
-    ]);
-    Ok(format!("nrnrs_{h}_{}", ident_tail(&l.spec.name)))
+    let h = hash_hex(&[source.as_bytes(), version.as_bytes(), flags.as_bytes()]);
+    format!("nrnrs_{h}_{tail}")
 }
 
 /// What a failed `rustc` run on generated code said, with each generated
@@ -495,12 +575,14 @@ pub fn run(args: &BuildArgs) -> ExitCode {
             .build_global();
     }
     let rustc = args.rustc.clone().unwrap_or_else(|| PathBuf::from("rustc"));
-    // Asking rustc its version takes a process start: overlap it with the
-    // lowering.
-    let version = {
+    // Identifying the compiler takes two process starts: it runs in the
+    // background, and the build goes ahead with the compiler the last build
+    // used (checked against it before the build is recorded).
+    let identity = {
         let rustc = rustc.clone();
+        let explicit = args.rustc.is_some();
         let wanted = !args.jit_only && args.emit.is_none();
-        std::thread::spawn(move || wanted.then(|| rustc_version(&rustc)))
+        std::thread::spawn(move || wanted.then(|| identify(&rustc, explicit)))
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "nrnivmodl-rs: {} .mod file(s)", files.len());
@@ -616,20 +698,61 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let version = match version.join() {
-        Ok(Some(Ok(v))) => v,
-        Ok(Some(Err(e))) => return usage(e),
-        _ => return usage(format!("cannot run `{}`", rustc.display())),
+    let cache = arch.join(CACHE);
+    let join = |identity: std::thread::JoinHandle<Option<Result<Compiler, String>>>| match identity
+        .join()
+    {
+        Ok(Some(r)) => r,
+        _ => Err(format!("cannot run `{}`", rustc.display())),
     };
-    // Units, named by content.
-    let prefixes: Result<Vec<String>, _> = lowered
-        .par_iter()
-        .map(|l| unit_prefix(l, &version))
+    let (compiler, mut identity) = match last_compiler(&cache, &rustc) {
+        Some(c) => (c, Some(identity)),
+        None => match join(identity) {
+            Ok(c) => (c, None),
+            Err(e) => return usage(e),
+        },
+    };
+    // Whether the compiler the build assumed is the one `rustc` stands for
+    // now; when it is not, the build is redone with the right one.
+    let mut confirm = |out: &mut std::io::StdoutLock| -> Option<ExitCode> {
+        let actual = join(identity.take()?);
+        match actual {
+            Ok(c) if c == compiler => None,
+            Ok(c) => {
+                let _ = writeln!(
+                    out,
+                    "  rustc is now {} ({}), not {}: building again with it",
+                    c.version,
+                    c.program.display(),
+                    compiler.version
+                );
+                record_compiler(&cache, &rustc, &c);
+                Some(run(args))
+            }
+            // `rustc` no longer runs, but the recorded compiler just did.
+            Err(_) => None,
+        }
+    };
+    let version = compiler.version.clone();
+    // Units, named by content; their symbols by mechanism.
+    let prefixes: Vec<String> = lowered
+        .iter()
+        .map(|l| symbol_prefix(&l.spec.name))
         .collect();
-    let prefixes = match prefixes {
-        Ok(p) => p,
+    let units: Result<Vec<Unit>, _> = lowered
+        .par_iter()
+        .zip(&prefixes)
+        .map(|(l, p)| codegen::rust::emit_unit(&l.module, p, l.fingerprint))
+        .collect();
+    let units = match units {
+        Ok(u) => u,
         Err(e) => return internal(&mut out, &e),
     };
+    let stems: Vec<String> = units
+        .iter()
+        .zip(&lowered)
+        .map(|(u, l)| object_stem(&u.source, &version, &ident_tail(&l.spec.name)))
+        .collect();
     let table_entries: Vec<TableEntry> = lowered
         .iter()
         .zip(&prefixes)
@@ -646,10 +769,11 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return internal(&mut out, &e),
     };
+    let table_stem = object_stem(&table_source, &version, "table");
     let cc = c_compiler();
     let key = hash_hex(&[
         table_source.as_bytes(),
-        prefixes.join(" ").as_bytes(),
+        stems.join(" ").as_bytes(),
         version.as_bytes(),
         RUSTC_FLAGS.join(" ").as_bytes(),
         cc.as_os_str().as_encoded_bytes(),
@@ -663,32 +787,36 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let cache = arch.join(CACHE);
     if let Err(e) = std::fs::create_dir_all(&cache) {
         return usage(format!("{}: cannot create: {e}", cache.display()));
     }
     let _ = std::fs::remove_dir_all(arch.join(OLD_WORK));
-    let object = |p: &str| cache.join(format!("{p}.o"));
+    for ext in ["o", "rs"] {
+        let _ = std::fs::remove_file(cache.join(format!("{OLD_TABLE}.{ext}")));
+    }
+    let object = |stem: &str| cache.join(format!("{stem}.o"));
     let todo: Vec<usize> = (0..lowered.len())
-        .filter(|&k| !object(&prefixes[k]).is_file())
+        .filter(|&k| !object(&stems[k]).is_file())
         .collect();
+    let table_cached = object(&table_stem).is_file();
     let _ = writeln!(
         out,
-        "  rustc (opt-level 3): {} unit(s) to compile, {} cached, {} job(s)",
+        "  rustc (opt-level 3): {} unit(s) to compile, {} cached, the table {}, {} job(s)",
         todo.len(),
         lowered.len() - todo.len(),
+        if table_cached { "cached" } else { "to compile" },
         rayon::current_num_threads()
     );
     if args.verbose {
-        for (l, p) in lowered.iter().zip(&prefixes) {
-            let state = if object(p).is_file() {
+        for (l, stem) in lowered.iter().zip(&stems) {
+            let state = if object(stem).is_file() {
                 "cached"
             } else {
                 "compile"
             };
             let _ = writeln!(
                 out,
-                "    {state} {} ({}) as {p}.o",
+                "    {state} {} ({}) as {stem}.o",
                 l.spec.name,
                 l.file.display()
             );
@@ -700,8 +828,12 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     // `None`.
     let t1 = Instant::now();
     let done = Mutex::new(0usize);
-    let total = todo.len() + 1;
-    let jobs: Vec<Option<usize>> = todo.iter().map(|&k| Some(k)).chain([None]).collect();
+    let jobs: Vec<Option<usize>> = todo
+        .iter()
+        .map(|&k| Some(k))
+        .chain((!table_cached).then_some(None))
+        .collect();
+    let total = jobs.len();
     let failures: Vec<(String, String)> = jobs
         .par_iter()
         .filter_map(|job| {
@@ -709,29 +841,34 @@ pub fn run(args: &BuildArgs) -> ExitCode {
             let (what, result) = match *job {
                 Some(k) => {
                     let l = &lowered[k];
-                    let p = &prefixes[k];
+                    let unit = &units[k];
+                    let stem = &stems[k];
                     let what = format!("{} ({})", l.spec.name, l.file.display());
-                    let unit = match codegen::rust::emit_unit(&l.module, p) {
-                        Ok(u) => u,
-                        Err(e) => return Some((what, format!("{e}"))),
-                    };
-                    let src = cache.join(format!("{p}.rs"));
-                    let r =
-                        compile_object(&rustc, &unit.source, &src, &object(p), Some((&unit, l)));
+                    let src = cache.join(format!("{stem}.rs"));
+                    let r = compile_object(
+                        &compiler.program,
+                        &unit.source,
+                        &src,
+                        &object(stem),
+                        Some((unit, l)),
+                    );
                     if r.is_ok() {
                         let _ = std::fs::remove_file(&src);
                     }
                     (what, r)
                 }
                 None => {
-                    let src = cache.join(format!("{TABLE}.rs"));
+                    let src = cache.join(format!("{table_stem}.rs"));
                     let r = compile_object(
-                        &rustc,
+                        &compiler.program,
                         &table_source,
                         &src,
-                        &cache.join(format!("{TABLE}.o")),
+                        &object(&table_stem),
                         None,
                     );
+                    if r.is_ok() {
+                        let _ = std::fs::remove_file(&src);
+                    }
                     ("the mechanism table".to_string(), r)
                 }
             };
@@ -748,6 +885,9 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         })
         .collect();
     let mut out = std::io::stdout().lock();
+    if let Some(code) = confirm(&mut out) {
+        return code;
+    }
     if !failures.is_empty() {
         for (what, report) in &failures {
             let _ = writeln!(
@@ -761,8 +901,8 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let t2 = Instant::now();
-    let mut objects: Vec<PathBuf> = vec![cache.join(format!("{TABLE}.o"))];
-    objects.extend(prefixes.iter().map(|p| object(p)));
+    let mut objects: Vec<PathBuf> = vec![object(&table_stem)];
+    objects.extend(stems.iter().map(|stem| object(stem)));
     let tmp_lib = cache.join(format!(
         "{}.{}.tmp",
         runtime::library_file_name(),
@@ -778,7 +918,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         return usage(format!("{}: cannot replace: {e}", lib.display()));
     }
     let _ = std::fs::write(&stamp, format!("{key}\n"));
-    let _ = std::fs::remove_file(cache.join(format!("{TABLE}.rs")));
+    record_compiler(&cache, &rustc, &compiler);
     // Prune what the library no longer uses (only files named like ours).
     let keep: HashSet<PathBuf> = objects.iter().cloned().collect();
     if let Ok(rd) = std::fs::read_dir(&cache) {

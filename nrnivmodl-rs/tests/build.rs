@@ -193,7 +193,8 @@ fn units(text: &str) -> (usize, usize) {
     (n[1], n[2])
 }
 
-/// The cached objects of a build folder, by mechanism name.
+/// The cached unit objects of a build folder, by mechanism name (the
+/// table's object, `nrnrs_<hash>_table.o`, left out).
 fn cached_objects(dir: &Path) -> Vec<String> {
     let cache = dir.join(runtime::arch_dir()).join(".nrnivmodl-rs-cache");
     let mut v: Vec<String> = std::fs::read_dir(cache)
@@ -203,6 +204,7 @@ fn cached_objects(dir: &Path) -> Vec<String> {
             let stem = name.strip_suffix(".o")?.strip_prefix("nrnrs_")?;
             Some(stem.split_once('_')?.1.to_string())
         })
+        .filter(|name| name != "table")
         .collect();
     v.sort();
     v
@@ -223,15 +225,17 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     assert_eq!(units(&text), (10, 0), "{text}");
     let before = hh_demo(&library(dir.path()));
 
-    // A comment changes the file but no kernel: nothing to recompile, and
-    // the library is relinked with the new fingerprint.
+    // A comment changes the file but no kernel: only hh's unit, which holds
+    // the file's fingerprint, is recompiled; the table is not.
     let hh = dir.path().join("hh.mod");
     let mut text_hh = std::fs::read_to_string(&hh).unwrap();
     text_hh.push_str("\n: an edit\n");
     std::fs::write(&hh, &text_hh).unwrap();
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(units(&text), (0, 10), "{text}");
+    assert_eq!(units(&text), (1, 9), "{text}");
+    assert!(text.contains("compile hh"), "{text}");
+    assert!(text.contains("the table cached"), "{text}");
     assert_eq!(hh_demo(&library(dir.path())), before);
 
     // A rate constant: hh alone is recompiled, and the new library runs
@@ -249,8 +253,10 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     assert_eq!(code, 0, "{text}");
     assert_eq!(units(&text), (1, 9), "{text}");
     assert!(text.contains("compile hh"), "{text}");
+    // The table names kernels by mechanism, so it is not recompiled.
+    assert!(text.contains("the table cached"), "{text}");
     assert_ne!(hh_demo(&library(dir.path())), before);
-    // The object of the old hh is gone: one object per mechanism.
+    // The objects of the old hh are gone: one object per mechanism.
     assert_eq!(cached_objects(dir.path()).len(), 10);
 
     // A file removed: nothing compiled, its object pruned.
@@ -258,6 +264,7 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(units(&text), (0, 9), "{text}");
+    assert!(text.contains("the table to compile"), "{text}");
     assert!(!cached_objects(dir.path()).contains(&"pas".to_string()));
     let mut m = Model::new();
     m.load_library(&library(dir.path())).unwrap();
@@ -361,4 +368,42 @@ fn a_library_mechanism_receives_every_netcon_weight() {
         }
         assert_eq!(m.get_point(acc, "total").unwrap(), 321.0, "{what}");
     }
+}
+
+/// The build goes ahead with the compiler the last build used and checks
+/// it in the background; when `rustc` now stands for another compiler (a
+/// toolchain update), it builds again with that one and records it.
+#[test]
+fn a_changed_rustc_is_noticed_and_the_build_redone_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    builtin_mods(dir.path());
+    let (code, text) = run_in(dir.path(), &[]);
+    assert_eq!(code, 0, "{text}");
+    let record = dir
+        .path()
+        .join(runtime::arch_dir())
+        .join(".nrnivmodl-rs-cache/compiler");
+    let real = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = real.lines().collect();
+    assert_eq!(lines.len(), 3, "{real}");
+    assert!(lines[2].starts_with("rustc "), "{real}");
+    // As if the last build had used an older toolchain.
+    std::fs::write(
+        &record,
+        format!(
+            "{}\n{}\nrustc 1.0.0 (an older toolchain)\n",
+            lines[0], lines[1]
+        ),
+    )
+    .unwrap();
+    let hh = dir.path().join("hh.mod");
+    let mut text_hh = std::fs::read_to_string(&hh).unwrap();
+    text_hh.push_str("\n: an edit\n");
+    std::fs::write(&hh, &text_hh).unwrap();
+    let (code, text) = run_in(dir.path(), &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("building again"), "{text}");
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), real);
+    let mut m = Model::new();
+    m.load_library(&library(dir.path())).unwrap();
 }

@@ -214,14 +214,8 @@ fn locations(sources: &SourceMap, model: &Mechanism) -> HashMap<Origin, String> 
         }
     }
     for ba in &model.before_after {
-        use nmodl_frontend::ast::{BaPhase, BaWhen};
-        let phase = match (ba.when, ba.phase) {
-            (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
-            (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
-            (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
-            (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
-            (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
-            _ => continue,
+        let Some(phase) = codegen::lower::before_after_phase(ba.when, ba.phase) else {
+            continue;
         };
         map.insert(
             Origin::Kernel(phase),

@@ -35,3 +35,15 @@ pub fn corpus_dir() -> std::path::PathBuf {
         None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/corpus"),
     }
 }
+
+/// [`corpus_dir`], for a test that needs it: panics, saying how to fetch
+/// the corpus, when the folder is missing.
+pub fn fetched_corpus_dir() -> std::path::PathBuf {
+    let root = corpus_dir();
+    assert!(
+        root.is_dir(),
+        "{} is missing: run `python3 scripts/fetch_corpus.py` (scripts/test does)",
+        root.display()
+    );
+    root
+}

@@ -14,13 +14,6 @@ use std::path::{Path, PathBuf};
 /// The number of .mod files the pinned packages contain.
 const EXPECTED_FILES: usize = 71;
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("NRNRS_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/corpus"),
-    }
-}
-
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -37,12 +30,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_corpus_file_checks_without_errors() {
-    let dir = corpus_dir();
-    assert!(
-        dir.is_dir(),
-        "the corpus is missing at {}; run `scripts/fetch_corpus.py` first",
-        dir.display()
-    );
+    let dir = tests::fetched_corpus_dir();
     let mut files = Vec::new();
     walk(&dir, &mut files);
     files.sort();

@@ -15,22 +15,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use runtime::{MechanismSpec, Model};
-use tests::{corpus_cases, corpus_dir, data_dir, run_corpus_case, CorpusOutcome};
-
-fn builtins() -> Result<Vec<MechanismSpec>, String> {
-    mechanisms::specs()
-        .map(|s| s.to_vec())
-        .map_err(|e| e.to_string())
-}
+use tests::{corpus_cases, data_dir, fetched_corpus_dir, run_corpus_case, CorpusOutcome};
 
 #[test]
 fn every_corpus_folder_builds_loads_and_matches_neuron() {
-    let root = corpus_dir();
-    assert!(
-        root.is_dir(),
-        "{} is missing: run `python3 scripts/fetch_corpus.py` (scripts/test does)",
-        root.display()
-    );
+    let root = fetched_corpus_dir();
     let cases = corpus_cases(&root, &data_dir());
     // Folder → (file, mechanism name) of every file the compiler accepts.
     let mut folders: BTreeMap<PathBuf, Vec<(PathBuf, String)>> = BTreeMap::new();
@@ -76,7 +65,7 @@ fn every_corpus_folder_builds_loads_and_matches_neuron() {
                 .ok_or_else(|| format!("{name} is not in {}", lib.display()))
         };
         for case in cases.iter().filter(|c| paths.contains(&c.mod_path)) {
-            match run_corpus_case(case, &builtins, &from_library) {
+            match run_corpus_case(case, &common::builtin_specs, &from_library) {
                 CorpusOutcome::Matches(_) => matched += 1,
                 CorpusOutcome::NoReference(_) => {}
                 other => bad.push(format!("{}: {other:?}", case.mod_file)),

@@ -7,16 +7,15 @@
 //!
 //! Set `NRNRS_CORPUS_TABLE=<file>` to write the README's Markdown table.
 
+mod common;
+
 use std::path::Path;
 
 use runtime::MechanismSpec;
-use tests::{corpus_cases, corpus_dir, corpus_table, data_dir, run_corpus_case, CorpusOutcome};
-
-fn builtins() -> Result<Vec<MechanismSpec>, String> {
-    mechanisms::specs()
-        .map(|s| s.to_vec())
-        .map_err(|e| e.to_string())
-}
+use tests::{
+    corpus_cases, corpus_dir, corpus_table, data_dir, fetched_corpus_dir, run_corpus_case,
+    CorpusOutcome,
+};
 
 /// Compiles with our JIT; an error is its first line, with the path shown
 /// relative to the corpus root.
@@ -29,17 +28,12 @@ fn compile(path: &Path) -> Result<Vec<MechanismSpec>, String> {
 
 #[test]
 fn every_corpus_file_matches_neuron_or_is_rejected_with_a_location() {
-    let root = corpus_dir();
-    assert!(
-        root.is_dir(),
-        "{} is missing: run `python3 scripts/fetch_corpus.py` (scripts/test does)",
-        root.display()
-    );
+    let root = fetched_corpus_dir();
     let cases = corpus_cases(&root, &data_dir());
     assert_eq!(cases.len(), 71, "the pinned corpus has 71 files");
     let mut outcomes = Vec::new();
     for case in cases {
-        let outcome = run_corpus_case(&case, &builtins, &compile);
+        let outcome = run_corpus_case(&case, &common::builtin_specs, &compile);
         outcomes.push((case, outcome));
     }
     let table = corpus_table(&outcomes);

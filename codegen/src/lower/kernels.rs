@@ -686,19 +686,16 @@ impl<'a> Lower<'a> {
 
     fn before_after_kernels(&mut self) -> Res<()> {
         for ba in &self.mech.before_after {
-            let phase = match (ba.when, ba.phase) {
-                (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
-                (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
-                (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
-                (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
-                (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
-                (w, p) => {
+            let phase = match before_after_phase(ba.when, ba.phase) {
+                Some(phase) => phase,
+                None => {
+                    let (w, p) = (ba.when, ba.phase);
                     return Err(unsupported(
                         ba.body.span,
                         format!(
                             "{w:?} {p:?} blocks are not supported (NEURON has no such hook either)"
                         ),
-                    ))
+                    ));
                 }
             };
             if self.module.kernel(phase).is_some() {
@@ -719,4 +716,17 @@ impl<'a> Lower<'a> {
         }
         Ok(())
     }
+}
+
+/// The kernel phase of a BEFORE/AFTER block; `None` for the combinations
+/// NEURON has no hook for.
+pub fn before_after_phase(when: BaWhen, phase: BaPhase) -> Option<Phase> {
+    Some(match (when, phase) {
+        (BaWhen::Before, BaPhase::Initial) => Phase::BeforeInitial,
+        (BaWhen::After, BaPhase::Initial) => Phase::AfterInitial,
+        (BaWhen::Before, BaPhase::Breakpoint) => Phase::BeforeBreakpoint,
+        (BaWhen::After, BaPhase::Solve) => Phase::AfterSolve,
+        (BaWhen::Before, BaPhase::Step) => Phase::BeforeStep,
+        _ => return None,
+    })
 }

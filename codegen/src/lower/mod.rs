@@ -38,6 +38,7 @@
 //! (`E04xx`) instead of a wrong kernel.
 
 mod kernels;
+pub use kernels::before_after_phase;
 mod newton;
 mod promote;
 pub mod sym;

@@ -10,6 +10,13 @@ use std::path::{Path, PathBuf};
 use codegen::valid::ValidModule;
 use runtime::MechanismSpec;
 
+/// The built-in mechanisms' specs (JIT-compiled once per process).
+pub fn builtin_specs() -> Result<Vec<MechanismSpec>, String> {
+    mechanisms::specs()
+        .map(|s| s.to_vec())
+        .map_err(|e| e.to_string())
+}
+
 /// Checks, lowers and validates one .mod file; panics with the diagnostics.
 pub fn lower_file(path: &Path) -> (ValidModule, MechanismSpec) {
     let mut sources = nmodl_frontend::source::SourceMap::new();

@@ -344,16 +344,18 @@ pub fn emit_table(entries: &[TableEntry]) -> Result<String, EmitError> {
     Ok(out.text)
 }
 
-/// Checks that `prefix` is an identifier.
-fn check_prefix(mechanism: &str, prefix: &str) -> Result<(), EmitError> {
-    let ok = prefix
-        .chars()
+/// Whether `s` is an ASCII identifier, `[A-Za-z_][A-Za-z0-9_]*` (what a
+/// symbol prefix must be).
+pub fn is_identifier(s: &str) -> bool {
+    s.chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks that `prefix` is an identifier.
+fn check_prefix(mechanism: &str, prefix: &str) -> Result<(), EmitError> {
+    if is_identifier(prefix) {
         Ok(())
     } else {
         Err(EmitError {

@@ -377,12 +377,7 @@ fn ident_tail(name: &str) -> String {
 /// recompiled when only kernels change) and unique within a library
 /// (mechanism names are).
 fn symbol_prefix(name: &str) -> String {
-    let ident = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ident {
+    if codegen::rust::is_identifier(name) {
         format!("nrnrs_m_{name}")
     } else {
         // Two names that sanitise alike keep apart by the hash of the name.

@@ -213,8 +213,8 @@ pub fn lower(mech: &Mechanism) -> Result<Lowered, Vec<Diagnostic>> {
                 promote::promote_fields(&mut k.body, &function_fields);
             }
         }
-        // The per-instance copies of `v` and of ion variables that no user
-        // can name (internal fields of one element).
+        // Scalar fields no user can name: above all the per-instance copies
+        // of `v` and of ion variables.
         let copies: HashSet<Handle<FieldDecl>> = l
             .module
             .layout

@@ -6,9 +6,11 @@
 //!   the start (unless the body assigns it before it can read it), stored
 //!   once at the end — so the back ends keep it in a register instead of
 //!   going through memory at every use.
-//! - **Dead copies** ([`drop_dead_stores`]): an internal field (the `#v`
-//!   and ion-variable copies nocmodl keeps per instance, which no user can
-//!   name) that no body of the mechanism ever loads is never stored either.
+//! - **Dead copies** ([`drop_dead_stores`], [`drop_dead_assignments`]): an
+//!   internal field, which no user can name (above all the `#v` and
+//!   ion-variable copies nocmodl keeps per instance), that no body of the
+//!   mechanism ever loads is never stored either, nor computed only to be
+//!   stored there.
 //!
 //! The arithmetic is unchanged (same operations on the same values), so the
 //! results are bit-identical; only a failing instance may keep its fields
@@ -22,15 +24,40 @@ use crate::ir::{
 
 /// Whether `body` has a `return` (which would skip the write-back).
 fn has_return(body: &Body) -> bool {
-    fn block(b: &[Statement]) -> bool {
-        b.iter().any(|s| match s {
-            Statement::Return => true,
-            Statement::If { accept, reject, .. } => block(accept) || block(reject),
-            Statement::While { body, .. } | Statement::ForRange { body, .. } => block(body),
-            _ => false,
-        })
+    let mut found = false;
+    each_statement(&body.block, &mut |s| {
+        found |= matches!(s, Statement::Return)
+    });
+    found
+}
+
+/// The fields `body` loads from memory (any element of an array field).
+fn field_loads(body: &Body) -> impl Iterator<Item = Handle<FieldDecl>> + '_ {
+    body.expressions.iter().filter_map(|(_, e)| match e {
+        Expression::Load(Place::Field { field, .. }) => Some(*field),
+        _ => None,
+    })
+}
+
+/// Keeps the statements of `b`, nested blocks included, for which `keep`
+/// holds; whether any went.
+fn retain_nested(b: &mut Block, keep: &mut dyn FnMut(&Statement) -> bool) -> bool {
+    let before = b.len();
+    b.retain(|s| keep(s));
+    let mut changed = b.len() != before;
+    for s in b.iter_mut() {
+        match s {
+            Statement::If { accept, reject, .. } => {
+                changed |= retain_nested(accept, keep);
+                changed |= retain_nested(reject, keep);
+            }
+            Statement::While { body, .. } | Statement::ForRange { body, .. } => {
+                changed |= retain_nested(body, keep)
+            }
+            _ => {}
+        }
     }
-    block(&body.block)
+    changed
 }
 
 /// Calls `f` on every statement of `b`, nested blocks included.
@@ -70,14 +97,7 @@ fn callees(body: &Body) -> HashSet<Handle<Function>> {
 
 /// The fields `body` loads or stores (any element of an array field).
 fn fields_touched(body: &Body) -> HashSet<Handle<FieldDecl>> {
-    let mut out: HashSet<Handle<FieldDecl>> = body
-        .expressions
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Expression::Load(Place::Field { field, .. }) => Some(*field),
-            _ => None,
-        })
-        .collect();
+    let mut out: HashSet<Handle<FieldDecl>> = field_loads(body).collect();
     each_statement(&body.block, &mut |s| {
         if let Statement::Store {
             place: Place::Field { field, .. },
@@ -246,21 +266,14 @@ pub fn drop_dead_stores<'a>(
     dead_candidates: &HashSet<Handle<FieldDecl>>,
 ) {
     let mut bodies: Vec<&mut Body> = bodies.collect();
-    let loaded: HashSet<Handle<FieldDecl>> = bodies
-        .iter()
-        .flat_map(|b| {
-            b.expressions.iter().filter_map(|(_, e)| match e {
-                Expression::Load(Place::Field { field, .. }) => Some(*field),
-                _ => None,
-            })
-        })
-        .collect();
+    let loaded: HashSet<Handle<FieldDecl>> = bodies.iter().flat_map(|b| field_loads(b)).collect();
     let dead: HashSet<Handle<FieldDecl>> = dead_candidates.difference(&loaded).copied().collect();
     if dead.is_empty() {
         return;
     }
-    fn sweep(b: &mut Block, exprs: &Arena<Expression>, dead: &HashSet<Handle<FieldDecl>>) {
-        b.retain(|s| match s {
+    for body in bodies.iter_mut() {
+        let exprs = &body.expressions;
+        retain_nested(&mut body.block, &mut |s| match s {
             Statement::Store {
                 place: Place::Field { field, index: None },
                 value,
@@ -270,23 +283,6 @@ pub fn drop_dead_stores<'a>(
             ),
             _ => true,
         });
-        for s in b.iter_mut() {
-            match s {
-                Statement::If { accept, reject, .. } => {
-                    sweep(accept, exprs, dead);
-                    sweep(reject, exprs, dead);
-                }
-                Statement::While { body, .. } | Statement::ForRange { body, .. } => {
-                    sweep(body, exprs, dead)
-                }
-                _ => {}
-            }
-        }
-    }
-    for body in bodies.iter_mut() {
-        let mut block = std::mem::take(&mut body.block);
-        sweep(&mut block, &body.expressions, &dead);
-        body.block = block;
     }
 }
 
@@ -331,30 +327,11 @@ pub fn drop_dead_assignments(body: &mut Body) {
             statement_reads(body, s, &mut read);
         }
         let read: HashSet<Handle<Local>> = read.into_iter().collect();
-        fn sweep(b: &mut Block, body: &Body, read: &HashSet<Handle<Local>>) -> bool {
-            let before = b.len();
-            b.retain(|s| match s {
-                Statement::Assign { local, value } => read.contains(local) || !pure(body, *value),
-                _ => true,
-            });
-            let mut changed = b.len() != before;
-            for s in b.iter_mut() {
-                match s {
-                    Statement::If { accept, reject, .. } => {
-                        changed |= sweep(accept, body, read);
-                        changed |= sweep(reject, body, read);
-                    }
-                    Statement::While { body: inner, .. }
-                    | Statement::ForRange { body: inner, .. } => {
-                        changed |= sweep(inner, body, read)
-                    }
-                    _ => {}
-                }
-            }
-            changed
-        }
         let mut block = std::mem::take(&mut body.block);
-        let changed = sweep(&mut block, body, &read);
+        let changed = retain_nested(&mut block, &mut |s| match s {
+            Statement::Assign { local, value } => read.contains(local) || !pure(body, *value),
+            _ => true,
+        });
         body.block = block;
         if !changed {
             return;
@@ -488,7 +465,7 @@ mod tests {
     fn traffic(m: &Module, phase: Phase) -> (HashSet<String>, HashSet<String>) {
         let body = &m.kernel(phase).expect("kernel").body;
         let name = |f: Handle<FieldDecl>| m.layout.fields[f].name.clone();
-        let loads = fields_touched_loads(body).into_iter().map(name).collect();
+        let loads = field_loads(body).map(name).collect();
         let mut stores = HashSet::new();
         each_statement(&body.block, &mut |s| {
             if let Statement::Store {
@@ -500,16 +477,6 @@ mod tests {
             }
         });
         (stores, loads)
-    }
-
-    fn fields_touched_loads(body: &Body) -> Vec<Handle<FieldDecl>> {
-        body.expressions
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Expression::Load(Place::Field { field, .. }) => Some(*field),
-                _ => None,
-            })
-            .collect()
     }
 
     const CHANNEL: &str = "NEURON { SUFFIX ch USEION na READ ena WRITE ina RANGE g, gna }

@@ -177,9 +177,15 @@ impl Compiler {
                 .map_err(jit_err)?;
             kernel_ids.push(id);
         }
+        let has_fma = jm
+            .isa()
+            .isa_flags()
+            .iter()
+            .any(|f| f.name == "has_fma" && f.as_bool() == Some(true));
         let ids = Ids {
             math: math_ids,
             functions: fn_ids.clone(),
+            inline_exp: has_fma && math::table_exp_matches_libm(),
         };
 
         let mut result = Ok(());
@@ -275,6 +281,8 @@ fn kernel_signature(call_conv: cranelift_codegen::isa::CallConv, shape: Shape) -
 struct Ids {
     math: HashMap<MathFn, FuncId>,
     functions: Vec<FuncId>,
+    /// Whether `exp` is computed inline ([`Lower::inline_exp`]).
+    inline_exp: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -916,11 +924,84 @@ impl<'a, 'b> Lower<'a, 'b> {
             MathFn::Fabs => return self.b.ins().fabs(args[0]),
             MathFn::Floor => return self.b.ins().floor(args[0]),
             MathFn::Ceil => return self.b.ins().ceil(args[0]),
+            MathFn::Exp if self.ids.inline_exp => return self.inline_exp(args[0]),
             _ => {}
         }
         let r = self.math_ref(fun);
         let call = self.b.ins().call(r, args);
         self.b.inst_results(call)[0]
+    }
+
+    /// `exp(x)` as [`math::exp_table_driven`] computes it, instruction for
+    /// instruction, with a call to the C library's `exp` outside its range.
+    /// Used only where that function matches the C library bit for bit
+    /// ([`math::table_exp_matches_libm`]) and the processor has FMA, so the
+    /// result is always the C library's (NEURON's) exp of `x`.
+    fn inline_exp(&mut self, x: Value) -> Value {
+        use math::exp_consts::*;
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let result = self.b.append_block_param(done, types::F64);
+        let flags = MemFlagsData::new();
+        let bits = self.b.ins().bitcast(types::I64, flags, x);
+        let top = self.b.ins().ushr_imm_u(bits, 52);
+        let abstop = self.b.ins().band_imm_u(top, 0x7ff);
+        let off = self.b.ins().iadd_imm_s(abstop, -(TOP_MIN as i64));
+        let outside = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThan, off, TOP_SPAN as i64);
+        self.b.ins().brif(outside, slow, &[], fast, &[]);
+
+        self.b.switch_to_block(slow);
+        let r = self.math_ref(MathFn::Exp);
+        let call = self.b.ins().call(r, &[x]);
+        let y = self.b.inst_results(call)[0];
+        self.b.ins().jump(done, &[y.into()]);
+
+        self.b.switch_to_block(fast);
+        let c = |b: &mut FunctionBuilder, v: f64| b.ins().f64const(v);
+        let inv = c(&mut self.b, INV_LN2_N);
+        let shift = c(&mut self.b, SHIFT);
+        let kd = self.b.ins().fma(x, inv, shift);
+        let ki = self.b.ins().bitcast(types::I64, flags, kd);
+        let kd = self.b.ins().fsub(kd, shift);
+        let hi = c(&mut self.b, NEG_LN2_HI_N);
+        let r = self.b.ins().fma(kd, hi, x);
+        let lo = c(&mut self.b, NEG_LN2_LO_N);
+        let r = self.b.ins().fma(kd, lo, r);
+        let k = self.b.ins().band_imm_u(ki, 127);
+        let offset = self.b.ins().ishl_imm_u(k, 4);
+        let base = self
+            .b
+            .ins()
+            .iconst(types::I64, math::EXP_TABLE.as_ptr() as i64);
+        let entry = self.b.ins().iadd(base, offset);
+        let table = MemFlagsData::trusted().with_readonly();
+        let tail = self.b.ins().load(types::F64, table, entry, 0);
+        let sbase = self.b.ins().load(types::I64, table, entry, 8);
+        let shifted = self.b.ins().ishl_imm_u(ki, 45);
+        let sbits = self.b.ins().iadd(sbase, shifted);
+        let r2 = self.b.ins().fmul(r, r);
+        let (c2, c3) = (c(&mut self.b, C2), c(&mut self.b, C3));
+        let low = self.b.ins().fma(r, c3, c2);
+        let (c4, c5) = (c(&mut self.b, C4), c(&mut self.b, C5));
+        let high = self.b.ins().fma(r, c5, c4);
+        let tail_r = self.b.ins().fadd(tail, r);
+        let inner = self.b.ins().fma(low, r2, tail_r);
+        let r4 = self.b.ins().fmul(r2, r2);
+        let tmp = self.b.ins().fma(r4, high, inner);
+        let scale = self.b.ins().bitcast(types::F64, flags, sbits);
+        let y = self.b.ins().fma(scale, tmp, scale);
+        self.b.ins().jump(done, &[y.into()]);
+
+        self.b.switch_to_block(done);
+        self.b.seal_block(slow);
+        self.b.seal_block(fast);
+        self.b.seal_block(done);
+        result
     }
 
     /// Calls a user function; returns its result (0.0 for procedures).

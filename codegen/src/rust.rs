@@ -600,10 +600,17 @@ fn preamble(out: &mut Out, part: Part) {
     match part {
         Part::Library => {
             out.raw(PREAMBLE_HELPERS);
+            out.raw(&preamble_exp());
             out.raw(PREAMBLE_SY);
         }
-        Part::Unit => out.raw(PREAMBLE_HELPERS),
-        Part::Table => out.raw(PREAMBLE_SY),
+        Part::Unit => {
+            out.raw(PREAMBLE_HELPERS);
+            out.raw(&preamble_exp());
+        }
+        Part::Table => {
+            out.raw(PREAMBLE_SY);
+            out.raw(PREAMBLE_CPU_CHECK);
+        }
     }
 }
 
@@ -820,6 +827,111 @@ const LAYOUT_FINGERPRINT: u64 = {
     ];
     fnv1a(&parts)
 };
+"#;
+
+/// `exp`: the C library's, or, when the source is compiled with FMA
+/// (`-C target-feature=+fma`, which [`EXP_TARGET_FEATURE`] names; callers
+/// pass it only where [`crate::math::table_exp_matches_libm`] holds), the
+/// same computation inline, as [`crate::math::exp_table_driven`] and the
+/// JIT do it.
+fn preamble_exp() -> String {
+    use crate::math::exp_consts::*;
+    let mut table = String::new();
+    for pair in crate::math::EXP_TABLE.chunks(2) {
+        let _ = writeln!(table, "    {:#018x}, {:#018x},", pair[0], pair[1]);
+    }
+    let c = |x: f64| format!("f64::from_bits({:#018x})", x.to_bits());
+    format!(
+        r#"
+/// e^x as the C library computes it. Compiled with FMA, the C library's
+/// table-driven algorithm (glibc 2.28 and later) inline, which the build
+/// checked gives the C library's results bit for bit; else a call.
+#[inline(always)]
+unsafe fn exp(x: f64) -> f64 {{
+    #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+    {{
+        let abstop = (x.to_bits() >> 52) & 0x7ff;
+        if abstop.wrapping_sub({TOP_MIN:#x}) <= {TOP_SPAN:#x} {{
+            return exp_table_driven(x);
+        }}
+    }}
+    cm::exp(x)
+}}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+#[inline(always)]
+fn fma(a: f64, b: f64, c: f64) -> f64 {{
+    use core::arch::x86_64::{{_mm_cvtsd_f64, _mm_fmadd_sd, _mm_set_sd}};
+    // SAFETY: the unit is compiled with FMA (the cfg above).
+    unsafe {{ _mm_cvtsd_f64(_mm_fmadd_sd(_mm_set_sd(a), _mm_set_sd(b), _mm_set_sd(c))) }}
+}}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+#[inline(always)]
+fn exp_table_driven(x: f64) -> f64 {{
+    let kd = fma(x, {inv}, {shift});
+    let ki = kd.to_bits();
+    let kd = kd - {shift};
+    let r = fma(kd, {hi}, x);
+    let r = fma(kd, {lo}, r);
+    let idx = 2 * (ki & 127) as usize;
+    let tail = f64::from_bits(EXP_TABLE[idx]);
+    let sbits = EXP_TABLE[idx + 1].wrapping_add(ki << 45);
+    let r2 = r * r;
+    let low = fma(r, {c3}, {c2});
+    let high = fma(r, {c5}, {c4});
+    let tmp = fma(r2 * r2, high, fma(low, r2, tail + r));
+    let scale = f64::from_bits(sbits);
+    fma(scale, tmp, scale)
+}}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+static EXP_TABLE: [u64; 256] = [
+{table}];
+"#,
+        inv = c(INV_LN2_N),
+        shift = c(SHIFT),
+        hi = c(NEG_LN2_HI_N),
+        lo = c(NEG_LN2_LO_N),
+        c2 = c(C2),
+        c3 = c(C3),
+        c4 = c(C4),
+        c5 = c(C5),
+    )
+}
+
+/// The `rustc` flag that compiles units with FMA, and so with the inline
+/// `exp` (see [`preamble_exp`]); a library built with it refuses to load on
+/// a processor without FMA ([`TABLE_FMA_CFG`]).
+pub const EXP_TARGET_FEATURE: &str = "target-feature=+fma";
+
+/// The `--cfg` under which the table unit checks, before handing out the
+/// table, that the processor has FMA (pass it with units built with
+/// [`EXP_TARGET_FEATURE`]).
+pub const TABLE_FMA_CFG: &str = "nrnrs_fma";
+
+const PREAMBLE_CPU_CHECK: &str = r#"
+/// Whether this processor can run units compiled with FMA: CPUID leaf 1
+/// reports FMA, AVX and OSXSAVE (the system saves the AVX registers).
+#[cfg(nrnrs_fma)]
+fn cpu_runs_units() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: CPUID leaf 1 exists on every x86-64 processor.
+        let ecx = unsafe { core::arch::x86_64::__cpuid(1) }.ecx;
+        let want = (1 << 12) | (1 << 27) | (1 << 28);
+        ecx & want == want
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(not(nrnrs_fma))]
+fn cpu_runs_units() -> bool {
+    true
+}
 "#;
 
 const PREAMBLE_HELPERS: &str = r#"
@@ -1555,7 +1667,7 @@ impl<'a> BodyEmitter<'a> {
         let two = |f: &str| format!("{f}({}, {})", a[0], a[1]);
         use MathFn::*;
         match fun {
-            Exp => one("cm::exp"),
+            Exp => one("exp"),
             Log => one("cm::log"),
             Log10 => one("cm::log10"),
             Sqrt => one("f64::sqrt"),
@@ -1920,6 +2032,10 @@ fn table(
             out.line("/// fingerprints the first call copies from the units.");
             out.line("#[no_mangle]");
             out.open("pub extern \"C\" fn nrnrs_mechanism_table() -> *const NrnMechanismTable {");
+            out.open("if !cpu_runs_units() {");
+            out.line("// Units compiled with FMA cannot run here (see cpu_runs_units).");
+            out.line("return core::ptr::null();");
+            out.close("}");
             out.line("use core::sync::atomic::Ordering::{Acquire, Release};");
             out.open("if FILLED.compare_exchange(0, 1, Acquire, Acquire).is_ok() {");
             out.line("// SAFETY: only this call writes, and no reader runs before FILLED is 2.");

@@ -84,6 +84,47 @@ const RUSTC_FLAGS: &[&str] = &[
     "--error-format=json",
 ];
 
+/// Whether the units get the inline `exp` (compiled with FMA): on an
+/// x86-64 processor with FMA and AVX2 whose C library `exp` the inline
+/// version matches bit for bit ([`codegen::math::table_exp_matches_libm`]),
+/// as on the machine NEURON's own builds run on. Checked once per process.
+fn inline_exp() -> bool {
+    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INLINE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("avx2")
+                && codegen::math::table_exp_matches_libm()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// What a source is compiled as: a mechanism unit (with FMA where
+/// [`inline_exp`] says so) or the table (never with FMA: it checks the
+/// processor before the units' code runs).
+#[derive(Clone, Copy)]
+enum Part {
+    Unit,
+    Table,
+}
+
+/// The flags `part` is compiled with (part of the cache key).
+fn rustc_flags(part: Part) -> Vec<&'static str> {
+    let mut flags = RUSTC_FLAGS.to_vec();
+    if inline_exp() {
+        flags.extend(match part {
+            Part::Unit => ["-C", codegen::rust::EXP_TARGET_FEATURE],
+            Part::Table => ["--cfg", codegen::rust::TABLE_FMA_CFG],
+        });
+    }
+    flags
+}
+
 /// The stem of the table unit's files in the cache folder of earlier
 /// versions (removed when found).
 const OLD_TABLE: &str = "nrnmech_table";
@@ -391,8 +432,8 @@ fn symbol_prefix(name: &str) -> String {
 
 /// The cache file stem of a unit or of the table: the hash of its source,
 /// the compiler's version and the flags, and a readable tail.
-fn object_stem(source: &str, version: &str, tail: &str) -> String {
-    let flags = RUSTC_FLAGS.join(" ");
+fn object_stem(source: &str, version: &str, part: Part, tail: &str) -> String {
+    let flags = rustc_flags(part).join(" ");
     let h = hash_hex(&[source.as_bytes(), version.as_bytes(), flags.as_bytes()]);
     format!("nrnrs_{h}_{tail}")
 }
@@ -410,6 +451,7 @@ struct RustcFailure {
 /// locations. Runs at build time; writes `src_path` and `obj` only.
 fn compile_object(
     rustc: &Path,
+    part: Part,
     source: &str,
     src_path: &Path,
     obj: &Path,
@@ -425,7 +467,7 @@ fn compile_object(
         .unwrap_or_else(|| "nrnmech".into());
     let tmp = obj.with_extension(format!("o.{}.tmp", std::process::id()));
     let result = Command::new(rustc)
-        .args(RUSTC_FLAGS)
+        .args(rustc_flags(part))
         .args(["--crate-name", &crate_name])
         .arg("-o")
         .arg(&tmp)
@@ -740,7 +782,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     let stems: Vec<String> = units
         .iter()
         .zip(&lowered)
-        .map(|(u, l)| object_stem(&u.source, &version, &ident_tail(&l.spec.name)))
+        .map(|(u, l)| object_stem(&u.source, &version, Part::Unit, &ident_tail(&l.spec.name)))
         .collect();
     let table_entries: Vec<TableEntry> = lowered
         .iter()
@@ -758,13 +800,14 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return internal(&mut out, &e),
     };
-    let table_stem = object_stem(&table_source, &version, "table");
+    let table_stem = object_stem(&table_source, &version, Part::Table, "table");
     let cc = c_compiler();
     let key = hash_hex(&[
         table_source.as_bytes(),
         stems.join(" ").as_bytes(),
         version.as_bytes(),
-        RUSTC_FLAGS.join(" ").as_bytes(),
+        rustc_flags(Part::Unit).join(" ").as_bytes(),
+        rustc_flags(Part::Table).join(" ").as_bytes(),
         cc.as_os_str().as_encoded_bytes(),
     ]);
     if lib.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == key) {
@@ -836,6 +879,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
                     let src = cache.join(format!("{stem}.rs"));
                     let r = compile_object(
                         &compiler.program,
+                        Part::Unit,
                         &unit.source,
                         &src,
                         &object(stem),
@@ -850,6 +894,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
                     let src = cache.join(format!("{table_stem}.rs"));
                     let r = compile_object(
                         &compiler.program,
+                        Part::Table,
                         &table_source,
                         &src,
                         &object(&table_stem),

@@ -214,6 +214,13 @@ struct Compiled {
     /// Nodes with capacitance (segment nodes) and their (section, node).
     cap_nodes: Vec<u32>,
     cap_owner: Vec<(u32, u32)>,
+    /// The capacitance [µF/cm²] of each of `cap_nodes`: a copy of the
+    /// sections' `cm` kept contiguous for the step (`write_place` updates
+    /// both).
+    cap_cm: Vec<f64>,
+    /// Per section slot: the index of its first segment in `cap_nodes`
+    /// (its segments follow in order).
+    cap_first: HashMap<u32, u32>,
     /// Per section slot: node of each local node (nseg segment nodes + end).
     sec_nodes: HashMap<u32, Vec<u32>>,
     /// Per root section slot: its root node.
@@ -1525,8 +1532,15 @@ impl Model {
             Place::T => self.t = value,
             Place::Node(i) => self.comp.v[i] = value,
             Place::Cm { sec, seg } => {
-                // Capacitance is read from the sections at each step.
                 self.slots[sec as usize].sec.as_mut().expect("live").cm[seg] = value;
+                // The step reads the compiled copy; a dirty model rebuilds it.
+                if !self.dirty {
+                    if let Some(&k) = self.comp.cap_first.get(&sec) {
+                        if let Some(c) = self.comp.cap_cm.get_mut(k as usize + seg) {
+                            *c = value;
+                        }
+                    }
+                }
             }
             Place::Diam { .. } => unreachable!("handled by set_range"),
             Place::Mech { mech, col, inst } => self.mechs[mech].cols[col].set(inst, value),
@@ -1858,9 +1872,13 @@ impl Model {
                 let nd = nodes[j] as usize;
                 self.comp.b[nd] = -1.0e2 * self.comp.rinv[nd] / self.comp.area[nd];
             }
+            self.comp
+                .cap_first
+                .insert(s, self.comp.cap_nodes.len() as u32);
             for j in 0..sec.nseg {
                 self.comp.cap_nodes.push(nodes[j]);
                 self.comp.cap_owner.push((s, j as u32));
+                self.comp.cap_cm.push(sec.cm[j]);
             }
         }
         // Instance → node and → ion instance; ion styles.

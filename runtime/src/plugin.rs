@@ -797,7 +797,10 @@ pub unsafe fn spec_from_abi(m: *const abi::NrnMechanism) -> Result<MechanismSpec
 pub unsafe fn specs_from_table(table: *const abi::NrnMechanismTable) -> Result<Vec<MechanismSpec>> {
     if table.is_null() {
         return Err(Error::Library {
-            reason: "null mechanism table".into(),
+            reason: "the mechanism table is null: the library was built for a processor \
+                     with FMA (nrnivmodl-rs builds for the machine it runs on) and this one \
+                     has none; build it again on this machine"
+                .into(),
         });
     }
     // SAFETY: by contract.

@@ -37,6 +37,7 @@
 //! LINEAR/NONLINEAR blocks, `runge`, …) is rejected with a located error
 //! (`E04xx`) instead of a wrong kernel.
 
+mod inline;
 mod kernels;
 pub use kernels::before_after_phase;
 mod newton;
@@ -207,6 +208,7 @@ pub fn lower(mech: &Mechanism) -> Result<Lowered, Vec<Diagnostic>> {
         l.declare_functions();
         l.lower_functions()?;
         l.kernels()?;
+        inline::inline_calls(&mut l.module.kernels, &l.module.functions);
         let function_fields = promote::function_fields(&l.module.functions);
         for k in &mut l.module.kernels {
             if k.phase.shape() == crate::ir::Shape::PerInstance {
@@ -1303,13 +1305,29 @@ impl<'a> Lower<'a> {
                     let b = parts.linear.map(|(_, b)| b).unwrap_or(Sym::Num(0.0));
                     Sym::bin(B::Sub, x.clone(), Sym::bin(B::Mul, dt, Sym::neg(b)))
                 } else {
-                    let target = match parts.linear {
-                        Some((a, b)) => Sym::bin(
+                    // `de` and `a` are the same coefficient (for hh's
+                    // gates, −1/mtau): computed once into a local, which
+                    // saves a division and is bit for bit the same value.
+                    let (de, a) = match parts.linear {
+                        Some((ref a, _))
+                            if de.is_pure_operation() && sym::simplify(a.clone()) == de =>
+                        {
+                            let l = body.local("cnexp_de", Type::F64);
+                            let value = emit(&de, body);
+                            out.push(Statement::Assign { local: l, value });
+                            let v = Sym::Var(Var::Local(l));
+                            (v.clone(), Some(v))
+                        }
+                        Some((ref a, _)) => (de, Some(sym::simplify(a.clone()))),
+                        None => (de, None),
+                    };
+                    let target = match (parts.linear, a) {
+                        (Some((_, b)), Some(a)) => Sym::bin(
                             B::Sub,
-                            Sym::bin(B::Div, Sym::neg(sym::simplify(b)), sym::simplify(a)),
+                            Sym::bin(B::Div, Sym::neg(sym::simplify(b)), a),
                             x.clone(),
                         ),
-                        None => Sym::neg(x.clone()),
+                        _ => Sym::neg(x.clone()),
                     };
                     Sym::bin(
                         B::Add,

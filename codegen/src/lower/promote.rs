@@ -518,7 +518,30 @@ BREAKPOINT { gna = g  ina = gna * (v - ena) }
     #[test]
     fn fields_a_callee_touches_stay_in_memory_around_the_call() {
         // `rates` writes `minf`, which the caller reads after the call: it
-        // must not be promoted to a local loaded before the call.
+        // must not be promoted to a local loaded before the call. (The
+        // local array keeps `rates` a call: see `lower::inline`.)
+        let m = lower(
+            "NEURON { SUFFIX gt RANGE minf }
+STATE { m }
+ASSIGNED { v minf }
+BREAKPOINT { SOLVE st METHOD cnexp }
+DERIVATIVE st { rates(v)  m' = (minf - m) / 2 }
+PROCEDURE rates(u) { LOCAL a[1]  a[0] = u  minf = a[0] / 100 }
+",
+        );
+        let (stores, loads) = traffic(&m, Phase::State);
+        assert!(loads.contains("minf"), "{loads:?}");
+        assert!(
+            !stores.contains("minf"),
+            "the caller stores minf: {stores:?}"
+        );
+        assert!(stores.contains("m"), "{stores:?}");
+    }
+
+    #[test]
+    fn an_inlined_procedures_fields_are_promoted() {
+        // Inlined, `rates` is part of the kernel: `minf` lives in a local
+        // and is stored once, never loaded.
         let m = lower(
             "NEURON { SUFFIX gt RANGE minf }
 STATE { m }
@@ -529,11 +552,13 @@ PROCEDURE rates(u) { minf = u / 100 }
 ",
         );
         let (stores, loads) = traffic(&m, Phase::State);
-        assert!(loads.contains("minf"), "{loads:?}");
-        assert!(
-            !stores.contains("minf"),
-            "the caller stores minf: {stores:?}"
-        );
-        assert!(stores.contains("m"), "{stores:?}");
+        assert!(!loads.contains("minf"), "{loads:?}");
+        assert!(stores.contains("minf"), "{stores:?}");
+        let kernel = m.kernels.iter().find(|k| k.phase == Phase::State).unwrap();
+        let mut calls = 0;
+        each_statement(&kernel.body.block, &mut |s| {
+            calls += usize::from(matches!(s, Statement::Call { .. }))
+        });
+        assert_eq!(calls, 0);
     }
 }

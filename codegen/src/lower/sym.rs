@@ -136,6 +136,29 @@ impl Sym {
         }
     }
 
+    /// Whether this is an operation (not a constant or a variable) without
+    /// effects: no FUNCTION call and no random deviate anywhere, so that
+    /// computing it once and reusing the value is what computing it twice
+    /// would give.
+    pub fn is_pure_operation(&self) -> bool {
+        fn pure(s: &Sym) -> bool {
+            match s {
+                Sym::Num(_) | Sym::Bool(_) => true,
+                Sym::Random | Sym::Call(..) => false,
+                Sym::Var(x) => match x {
+                    Var::Field(_, Some(i)) | Var::Global(_, Some(i)) => pure(i),
+                    Var::LocalArray(_, i) => pure(i),
+                    _ => true,
+                },
+                Sym::Unary(_, a) | Sym::BoolToF64(a) | Sym::F64ToBool(a) => pure(a),
+                Sym::Binary(_, a, b) => pure(a) && pure(b),
+                Sym::Select(c, a, b) => pure(c) && pure(a) && pure(b),
+                Sym::Math(_, args) => args.iter().all(pure),
+            }
+        }
+        !matches!(self, Sym::Num(_) | Sym::Bool(_) | Sym::Var(_)) && pure(self)
+    }
+
     /// Whether the expression reads `v` anywhere (including indices).
     pub fn depends_on(&self, v: &Var) -> bool {
         match self {

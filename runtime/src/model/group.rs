@@ -85,8 +85,8 @@ pub(super) struct GroupLayout {
     /// The non-root nodes in the order triangularisation visits them
     /// (bksub visits them in reverse): see [`solve_order`].
     pub solve_order: Vec<u32>,
-    /// Capacitive nodes: (local node, section slot, node in section).
-    pub cap: Vec<(u32, u32, u32)>,
+    /// Capacitive nodes: (local node, index into the model's `cap_cm`).
+    pub cap: Vec<(u32, u32)>,
     pub mechs: Vec<MechPart>,
     pub ions: Vec<IonPart>,
 }
@@ -229,7 +229,7 @@ struct Shared<'a> {
     pointers: &'a [plugin::PointerTable],
     ion_style: Vec<&'a [u32]>,
     ion_valence: Vec<f64>,
-    slots: &'a [super::SectionSlot],
+    cap_cm: &'a [f64],
     a: &'a [f64],
     b: &'a [f64],
     t: f64,
@@ -391,10 +391,10 @@ fn run_group(sh: &Shared, job: &mut GroupJob, what: Job) -> Result<()> {
         let [e, ci, co, cur, dcur] = &mut job.ions[it];
         let style = &sh.ion_style[it][part.start..part.start + part.count];
         let z = sh.ion_valence[it];
-        for i in 0..part.count {
-            dcur[i] = 0.0;
-            cur[i] = 0.0;
-            if style[i] & ion::STYLE_EADVANCE != 0 {
+        dcur[..part.count].fill(0.0);
+        cur[..part.count].fill(0.0);
+        for (i, st) in style.iter().enumerate() {
+            if st & ion::STYLE_EADVANCE != 0 {
                 e[i] = ion::nernst(ci[i], co[i], z, sh.celsius);
             }
         }
@@ -407,21 +407,19 @@ fn run_group(sh: &Shared, job: &mut GroupJob, what: Job) -> Result<()> {
         1.0 / sh.dt
     };
     let cfac = 0.001 * cj;
-    for &(nd, s, j) in &lay.cap {
-        let cm = sh.slots[s as usize].sec.as_ref().expect("live section").cm[j as usize];
-        job.d[nd as usize] += cfac * cm;
+    for &(nd, k) in &lay.cap {
+        job.d[nd as usize] += cfac * sh.cap_cm[k as usize];
     }
     let (a, b) = (&sh.a[lay.nodes.clone()], &sh.b[lay.nodes.clone()]);
     let n = lay.nodes.len();
     let (v, rhs, d) = (&mut *job.v, &mut *job.rhs, &mut *job.d);
+    // NEURON's two passes (rhs, then d) in one: each array still sees its
+    // updates in NEURON's order.
     for i in lay.ncell..n {
         let pi = lay.parent[i] as usize;
         let dv = v[pi] - v[i];
         rhs[i] -= b[i] * dv;
         rhs[pi] += a[i] * dv;
-    }
-    for i in lay.ncell..n {
-        let pi = lay.parent[i] as usize;
         d[i] -= b[i];
         d[pi] -= a[i];
     }
@@ -569,9 +567,8 @@ impl Model {
         }
         for (k, &nd) in self.comp.cap_nodes.iter().enumerate() {
             let g = group_of(nd);
-            let (s, j) = self.comp.cap_owner[k];
             let local = nd - groups[g].nodes.start as u32;
-            groups[g].cap.push((local, s, j));
+            groups[g].cap.push((local, k as u32));
         }
         // Ions: contiguous runs per group.
         for ion in &self.ions {
@@ -689,7 +686,6 @@ impl Model {
             comp,
             mechs,
             ions,
-            slots,
             host,
             group_hosts,
             group_globals,
@@ -798,7 +794,7 @@ impl Model {
             pointers: &comp.pointers,
             ion_style,
             ion_valence,
-            slots,
+            cap_cm: &comp.cap_cm,
             a: &comp.a,
             b: &comp.b,
             t: *t,

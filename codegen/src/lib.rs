@@ -56,7 +56,10 @@
 //! is NaN, the other comparisons false. `f64 → bool` is `x != 0.0` (NaN is
 //! true); `bool → f64` is 1.0 / 0.0. `^` ([`ir::BinaryOp::Pow`]) and every
 //! [`ir::MathFn`] call the `extern "C"` functions in [`math`], whichever back
-//! end runs, so results are identical.
+//! end runs, so results are identical; the one exception is `exp`, which the
+//! JIT and FMA-compiled AOT units compute inline by the C library's own
+//! algorithm wherever that matches the C library bit for bit
+//! ([`math::exp_table_driven`]), so results are still identical.
 //!
 //! Loads and stores go through [`ir::Place`]: a field element of the current
 //! instance, a global, the node's `v`/`area`/`diam` (via `node_index`, load

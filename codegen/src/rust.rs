@@ -69,7 +69,7 @@
 //! FUNCTION/PROCEDURE (`fn(cx, instance, args…) -> Result<f64, i32>`, the
 //! `Err` being a status), one body function and one `extern "C"` wrapper per
 //! kernel, and its metadata statics; finally the table and the entry symbol.
-//! Expressions are written inline (`(l0_x / (cm::exp((l0_x / l1_y)) -
+//! Expressions are written inline (`(l0_x / (exp((l0_x / l1_y)) -
 //! 1.0f64))`), except those nested more than `MAX_INLINE_DEPTH` deep, which
 //! become a block of `let`s in evaluation order (rustc's parser overflows on
 //! a few thousand nested parentheses).

@@ -101,6 +101,28 @@ fn nseg_change_keeps_values_like_neuron() {
     assert_eq!(m.point_location(stim).unwrap().unwrap().1, 0.375);
 }
 
+/// The step reads a compiled copy of the capacitance: setting `cm` between
+/// steps must reach it (the decay then follows the new time constant).
+#[test]
+fn capacitance_set_between_steps_takes_effect() {
+    let mut m = common::model_with_builtins();
+    let s = m.create_section("s").unwrap();
+    m.insert(s, "pas").unwrap();
+    let v = m.record(Probe::V(s, 0.5), Sampling::EveryStep).unwrap();
+    m.run(-50.0, 0.5).unwrap();
+    m.set_cm(s, 2.0).unwrap();
+    m.continuerun(1.0).unwrap();
+    let trace = m.recorded(v).unwrap();
+    assert_eq!(trace.len(), 41);
+    let mut expect = -50.0f64;
+    for (n, &got) in trace.iter().enumerate() {
+        assert!((got - expect).abs() < 1e-9, "step {n}: {got} vs {expect}");
+        let cm = if n < 20 { 1.0 } else { 2.0 };
+        let k = 0.025 * 0.001 * 1000.0 / cm;
+        expect = (expect + k * -70.0) / (1.0 + k);
+    }
+}
+
 #[test]
 fn passive_decay_matches_backward_euler_analytic() {
     // One compartment, pas only: backward Euler gives

@@ -1,6 +1,9 @@
 //! The math built-ins as `extern "C"` functions. The interpreter calls them
 //! directly and the JIT registers their addresses as symbols, so both back ends
-//! compute bit-identical results.
+//! compute bit-identical results. `exp`, the one the kernels of nearly every
+//! channel call most, also exists as [`exp_table_driven`]: the C library's own
+//! algorithm, which the JIT and the Rust back end compute inline (no call)
+//! where [`table_exp_matches_libm`] holds.
 
 use std::sync::OnceLock;
 

@@ -771,6 +771,38 @@ impl Body {
         })
     }
 
+    /// The functions this body calls directly (in statements and in
+    /// expressions).
+    pub fn callees(&self) -> std::collections::HashSet<Handle<Function>> {
+        fn walk(b: &[Statement], out: &mut std::collections::HashSet<Handle<Function>>) {
+            for s in b {
+                match s {
+                    Statement::Call { function, .. } => {
+                        out.insert(*function);
+                    }
+                    Statement::If { accept, reject, .. } => {
+                        walk(accept, out);
+                        walk(reject, out);
+                    }
+                    Statement::While { body, .. } | Statement::ForRange { body, .. } => {
+                        walk(body, out)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out: std::collections::HashSet<Handle<Function>> = self
+            .expressions
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Expression::Call { function, .. } => Some(*function),
+                _ => None,
+            })
+            .collect();
+        walk(&self.block, &mut out);
+        out
+    }
+
     /// Adds a FUNCTION call.
     pub fn call(
         &mut self,
@@ -844,6 +876,20 @@ pub enum Shape {
 }
 
 impl Phase {
+    /// Whether the simulator runs this phase at every time step (BREAKPOINT,
+    /// SOLVE and the BEFORE/AFTER blocks around them), where speed matters
+    /// more than the time to compile.
+    pub fn every_step(self) -> bool {
+        matches!(
+            self,
+            Phase::Cur
+                | Phase::State
+                | Phase::BeforeBreakpoint
+                | Phase::AfterSolve
+                | Phase::BeforeStep
+        )
+    }
+
     /// The body shape of this phase.
     pub fn shape(self) -> Shape {
         match self {

@@ -30,7 +30,7 @@ use runtime::abi::{
     NrnHostApi, NrnIonPack, NrnKernelFn, NrnKernels, NrnMechPack, NrnNetReceiveFn,
     STATUS_MECHANISM_ERROR, STATUS_OK, STATUS_POINTER_UNSET,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
 
@@ -186,18 +186,37 @@ impl Compiler {
             math: math_ids,
             functions: fn_ids.clone(),
             inline_exp: has_fma && math::table_exp_matches_libm(),
+            hot_functions: hot_functions(module),
         };
 
         let mut result = Ok(());
         for (h, f) in module.functions.iter() {
-            result = self.define(jm, &mut ctx, vm, &ids, fn_ids[h.index()], Unit::Function(f));
+            let hot = ids.hot_functions.contains(&h);
+            result = self.define(
+                jm,
+                &mut ctx,
+                vm,
+                &ids,
+                fn_ids[h.index()],
+                Unit::Function(f),
+                hot,
+            );
             if result.is_err() {
                 break;
             }
         }
         if result.is_ok() {
             for (k, kernel) in module.kernels.iter().enumerate() {
-                result = self.define(jm, &mut ctx, vm, &ids, kernel_ids[k], Unit::Kernel(kernel));
+                let hot = kernel.phase.every_step();
+                result = self.define(
+                    jm,
+                    &mut ctx,
+                    vm,
+                    &ids,
+                    kernel_ids[k],
+                    Unit::Kernel(kernel),
+                    hot,
+                );
                 if result.is_err() {
                     break;
                 }
@@ -222,6 +241,7 @@ impl Compiler {
         ids: &Ids,
         id: FuncId,
         unit: Unit,
+        hot: bool,
     ) -> Result<(), JitError> {
         jm.clear_context(ctx);
         let call_conv = jm.isa().default_call_conv();
@@ -232,7 +252,7 @@ impl Compiler {
         ctx.func.name = UserFuncName::user(0, id.as_u32());
         {
             let b = FunctionBuilder::new(&mut ctx.func, &mut self.fctx);
-            let lower = Lower::new(b, jm, vm, ids, unit);
+            let lower = Lower::new(b, jm, vm, ids, unit, hot);
             lower.run();
         }
         // `NRNRS_JIT_DUMP=1` prints each function's machine code (a
@@ -251,6 +271,24 @@ impl Compiler {
         }
         Ok(())
     }
+}
+
+/// The functions called, directly or through other functions, by the
+/// kernels that run at every step ([`Phase::every_step`]).
+fn hot_functions(module: &Module) -> HashSet<Handle<Function>> {
+    let mut hot = HashSet::new();
+    let mut todo: Vec<Handle<Function>> = module
+        .kernels
+        .iter()
+        .filter(|k| k.phase.every_step())
+        .flat_map(|k| k.body.callees())
+        .collect();
+    while let Some(f) = todo.pop() {
+        if hot.insert(f) {
+            todo.extend(module.functions[f].body.callees());
+        }
+    }
+    hot
 }
 
 fn function_signature(call_conv: cranelift_codegen::isa::CallConv, n: usize) -> Signature {
@@ -283,6 +321,8 @@ struct Ids {
     functions: Vec<FuncId>,
     /// Whether `exp` is computed inline ([`Lower::inline_exp`]).
     inline_exp: bool,
+    /// The functions that kernels run at every step call, directly or not.
+    hot_functions: HashSet<Handle<Function>>,
 }
 
 #[derive(Clone, Copy)]
@@ -419,6 +459,10 @@ struct Lower<'a, 'b> {
     instance64: Variable,
     /// One stack slot per local array.
     arrays: Vec<StackSlot>,
+    /// Whether speed matters more than compile time here: a kernel run at
+    /// every step, or a function such a kernel calls; `exp` is inlined only
+    /// here.
+    hot: bool,
 }
 
 impl<'a, 'b> Lower<'a, 'b> {
@@ -428,6 +472,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         vm: &'a ValidModule,
         ids: &'a Ids,
         unit: Unit<'a>,
+        hot: bool,
     ) -> Self {
         let (body, shape) = match unit {
             Unit::Function(f) => (&f.body, None),
@@ -533,6 +578,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             columns,
             instance64,
             arrays,
+            hot,
         }
     }
 
@@ -924,7 +970,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             MathFn::Fabs => return self.b.ins().fabs(args[0]),
             MathFn::Floor => return self.b.ins().floor(args[0]),
             MathFn::Ceil => return self.b.ins().ceil(args[0]),
-            MathFn::Exp if self.ids.inline_exp => return self.inline_exp(args[0]),
+            MathFn::Exp if self.ids.inline_exp && self.hot => return self.inline_exp(args[0]),
             _ => {}
         }
         let r = self.math_ref(fun);

@@ -174,6 +174,13 @@ fn hostile_libraries_are_refused_with_clear_errors() {
     );
     refused(&no_entry, "nrnrs_mechanism_table");
 
+    // What a library built with FMA returns on a processor without it.
+    let null_table = compile(
+        "null_table",
+        "#[no_mangle]\npub extern \"C\" fn nrnrs_mechanism_table() -> *const u8 { core::ptr::null() }\n",
+    );
+    refused(&null_table, "build it again on this machine");
+
     // An ELF that is not ours: the C library itself, when it can be found.
     for libc in ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib64/libm.so.6"] {
         let p = Path::new(libc);

@@ -1,7 +1,7 @@
 //! Inlining of PROCEDURE calls into kernels.
 //!
 //! Nearly every channel model computes its rates in a PROCEDURE (`rates(v)`)
-//! that BREAKPOINT, SOLVE and INITIAL call once per instance. As a call, it
+//! that BREAKPOINT and SOLVE call once per instance at every step. As a call, it
 //! costs the kernel its registers (every field and column pointer is saved
 //! around it) and keeps the kernel's fields in memory; inlined, the back ends
 //! see one straight body. The statements and expressions are copied as they
@@ -25,7 +25,9 @@ use crate::ir::{
 pub const MAX_EXPRESSIONS: usize = 4000;
 
 /// Inlines the eligible PROCEDURE (and discarded-result FUNCTION) calls of
-/// every kernel body.
+/// the kernels that run at every step ([`crate::ir::Phase::every_step`]);
+/// the others (INITIAL, TABLE building, NET_RECEIVE, …) keep their calls,
+/// which keeps the JIT's compile time down where it buys nothing.
 pub fn inline_calls(kernels: &mut [Kernel], functions: &Arena<Function>) {
     let plans: Vec<Option<Block>> = functions
         .iter()
@@ -36,7 +38,7 @@ pub fn inline_calls(kernels: &mut [Kernel], functions: &Arena<Function>) {
             without_returns(&f.body.block)
         })
         .collect();
-    for k in kernels {
+    for k in kernels.iter_mut().filter(|k| k.phase.every_step()) {
         let mut block = std::mem::take(&mut k.body.block);
         inline_block(&mut block, &mut k.body, functions, &plans);
         k.body.block = block;

@@ -77,24 +77,6 @@ fn each_statement(b: &[Statement], f: &mut dyn FnMut(&Statement)) {
     }
 }
 
-/// The functions `body` calls directly.
-fn callees(body: &Body) -> HashSet<Handle<Function>> {
-    let mut out: HashSet<Handle<Function>> = body
-        .expressions
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Expression::Call { function, .. } => Some(*function),
-            _ => None,
-        })
-        .collect();
-    each_statement(&body.block, &mut |s| {
-        if let Statement::Call { function, .. } = s {
-            out.insert(*function);
-        }
-    });
-    out
-}
-
 /// The fields `body` loads or stores (any element of an array field).
 fn fields_touched(body: &Body) -> HashSet<Handle<FieldDecl>> {
     let mut out: HashSet<Handle<FieldDecl>> = field_loads(body).collect();
@@ -118,7 +100,7 @@ pub fn function_fields(functions: &Arena<Function>) -> Vec<HashSet<Handle<FieldD
         .map(|(_, f)| fields_touched(&f.body))
         .collect();
     let calls: Vec<HashSet<Handle<Function>>> =
-        functions.iter().map(|(_, f)| callees(&f.body)).collect();
+        functions.iter().map(|(_, f)| f.body.callees()).collect();
     // A fixpoint: functions may call each other, recursively too.
     loop {
         let mut changed = false;
@@ -151,7 +133,8 @@ pub fn promote_fields(body: &mut Body, function_fields: &[HashSet<Handle<FieldDe
     if has_return(body) {
         return;
     }
-    let shared: HashSet<Handle<FieldDecl>> = callees(body)
+    let shared: HashSet<Handle<FieldDecl>> = body
+        .callees()
         .iter()
         .flat_map(|c| function_fields[c.index()].iter().copied())
         .collect();

@@ -774,23 +774,6 @@ impl Body {
     /// The functions this body calls directly (in statements and in
     /// expressions).
     pub fn callees(&self) -> std::collections::HashSet<Handle<Function>> {
-        fn walk(b: &[Statement], out: &mut std::collections::HashSet<Handle<Function>>) {
-            for s in b {
-                match s {
-                    Statement::Call { function, .. } => {
-                        out.insert(*function);
-                    }
-                    Statement::If { accept, reject, .. } => {
-                        walk(accept, out);
-                        walk(reject, out);
-                    }
-                    Statement::While { body, .. } | Statement::ForRange { body, .. } => {
-                        walk(body, out)
-                    }
-                    _ => {}
-                }
-            }
-        }
         let mut out: std::collections::HashSet<Handle<Function>> = self
             .expressions
             .iter()
@@ -799,7 +782,11 @@ impl Body {
                 _ => None,
             })
             .collect();
-        walk(&self.block, &mut out);
+        each_statement(&self.block, &mut |s| {
+            if let Statement::Call { function, .. } = s {
+                out.insert(*function);
+            }
+        });
         out
     }
 
@@ -816,8 +803,25 @@ impl Body {
     }
 }
 
-/// A FUNCTION or PROCEDURE of the mechanism, called (never inlined) with f64
-/// arguments by value.
+/// Calls `f` on every statement of `b`, nested blocks included.
+pub fn each_statement(b: &[Statement], f: &mut dyn FnMut(&Statement)) {
+    for s in b {
+        f(s);
+        match s {
+            Statement::If { accept, reject, .. } => {
+                each_statement(accept, f);
+                each_statement(reject, f);
+            }
+            Statement::While { body, .. } | Statement::ForRange { body, .. } => {
+                each_statement(body, f)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A FUNCTION or PROCEDURE of the mechanism, called with f64 arguments by
+/// value (or inlined into the kernels that call it, by `lower::inline`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Function {
     /// The NMODL name.

@@ -211,9 +211,8 @@ struct Compiled {
     v: NodeVec,
     rhs: NodeVec,
     d: NodeVec,
-    /// Nodes with capacitance (segment nodes) and their (section, node).
+    /// Nodes with capacitance (segment nodes), each section's in order.
     cap_nodes: Vec<u32>,
-    cap_owner: Vec<(u32, u32)>,
     /// The capacitance [µF/cm²] of each of `cap_nodes`: a copy of the
     /// sections' `cm` kept contiguous for the step (`write_place` updates
     /// both).
@@ -1877,7 +1876,6 @@ impl Model {
                 .insert(s, self.comp.cap_nodes.len() as u32);
             for j in 0..sec.nseg {
                 self.comp.cap_nodes.push(nodes[j]);
-                self.comp.cap_owner.push((s, j as u32));
                 self.comp.cap_cm.push(sec.cm[j]);
             }
         }

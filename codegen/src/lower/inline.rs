@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 
 use crate::ir::{
-    Arena, Block, Body, Expression, Function, Handle, Kernel, Local, Place, Statement, Type,
+    each_statement, Arena, Block, Body, Expression, Function, Handle, Kernel, Local, Place,
+    Statement, Type,
 };
 
 /// The largest callee (in expressions) that is inlined.
@@ -275,13 +276,11 @@ fn remap_statement(
     }
 }
 
-fn has_return(b: &[Statement]) -> bool {
-    b.iter().any(|s| match s {
-        Statement::Return => true,
-        Statement::If { accept, reject, .. } => has_return(accept) || has_return(reject),
-        Statement::While { body, .. } | Statement::ForRange { body, .. } => has_return(body),
-        _ => false,
-    })
+/// Whether `b` has a `return` anywhere, nested blocks included.
+pub(super) fn has_return(b: &[Statement]) -> bool {
+    let mut found = false;
+    each_statement(b, &mut |s| found |= matches!(s, Statement::Return));
+    found
 }
 
 /// Whether every path through `b` ends in a `return`.

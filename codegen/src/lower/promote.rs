@@ -19,17 +19,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ir::{
-    Arena, Block, Body, Expression, FieldDecl, Function, Handle, Local, Place, Statement, Type,
+    each_statement, Arena, Block, Body, Expression, FieldDecl, Function, Handle, Local, Place,
+    Statement, Type,
 };
-
-/// Whether `body` has a `return` (which would skip the write-back).
-fn has_return(body: &Body) -> bool {
-    let mut found = false;
-    each_statement(&body.block, &mut |s| {
-        found |= matches!(s, Statement::Return)
-    });
-    found
-}
 
 /// The fields `body` loads from memory (any element of an array field).
 fn field_loads(body: &Body) -> impl Iterator<Item = Handle<FieldDecl>> + '_ {
@@ -58,23 +50,6 @@ fn retain_nested(b: &mut Block, keep: &mut dyn FnMut(&Statement) -> bool) -> boo
         }
     }
     changed
-}
-
-/// Calls `f` on every statement of `b`, nested blocks included.
-fn each_statement(b: &[Statement], f: &mut dyn FnMut(&Statement)) {
-    for s in b {
-        f(s);
-        match s {
-            Statement::If { accept, reject, .. } => {
-                each_statement(accept, f);
-                each_statement(reject, f);
-            }
-            Statement::While { body, .. } | Statement::ForRange { body, .. } => {
-                each_statement(body, f)
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The fields `body` loads or stores (any element of an array field).
@@ -130,7 +105,8 @@ pub fn function_fields(functions: &Arena<Function>) -> Vec<HashSet<Handle<FieldD
 /// [`function_fields`]'s result for the module. Does nothing when the body
 /// has a `return`.
 pub fn promote_fields(body: &mut Body, function_fields: &[HashSet<Handle<FieldDecl>>]) {
-    if has_return(body) {
+    // A `return` would skip the write-back.
+    if super::inline::has_return(&body.block) {
         return;
     }
     let shared: HashSet<Handle<FieldDecl>> = body
@@ -498,20 +474,25 @@ BREAKPOINT { gna = g  ina = gna * (v - ena) }
         assert!(!stores.contains("#ina"), "{stores:?}");
     }
 
+    /// A gate whose DERIVATIVE calls `rates(u)` with the body `rates`.
+    fn gate(rates: &str) -> String {
+        format!(
+            "NEURON {{ SUFFIX gt RANGE minf }}
+STATE {{ m }}
+ASSIGNED {{ v minf }}
+BREAKPOINT {{ SOLVE st METHOD cnexp }}
+DERIVATIVE st {{ rates(v)  m' = (minf - m) / 2 }}
+PROCEDURE rates(u) {{ {rates} }}
+"
+        )
+    }
+
     #[test]
     fn fields_a_callee_touches_stay_in_memory_around_the_call() {
         // `rates` writes `minf`, which the caller reads after the call: it
         // must not be promoted to a local loaded before the call. (The
         // local array keeps `rates` a call: see `lower::inline`.)
-        let m = lower(
-            "NEURON { SUFFIX gt RANGE minf }
-STATE { m }
-ASSIGNED { v minf }
-BREAKPOINT { SOLVE st METHOD cnexp }
-DERIVATIVE st { rates(v)  m' = (minf - m) / 2 }
-PROCEDURE rates(u) { LOCAL a[1]  a[0] = u  minf = a[0] / 100 }
-",
-        );
+        let m = lower(&gate("LOCAL a[1]  a[0] = u  minf = a[0] / 100"));
         let (stores, loads) = traffic(&m, Phase::State);
         assert!(loads.contains("minf"), "{loads:?}");
         assert!(
@@ -525,15 +506,7 @@ PROCEDURE rates(u) { LOCAL a[1]  a[0] = u  minf = a[0] / 100 }
     fn an_inlined_procedures_fields_are_promoted() {
         // Inlined, `rates` is part of the kernel: `minf` lives in a local
         // and is stored once, never loaded.
-        let m = lower(
-            "NEURON { SUFFIX gt RANGE minf }
-STATE { m }
-ASSIGNED { v minf }
-BREAKPOINT { SOLVE st METHOD cnexp }
-DERIVATIVE st { rates(v)  m' = (minf - m) / 2 }
-PROCEDURE rates(u) { minf = u / 100 }
-",
-        );
+        let m = lower(&gate("minf = u / 100"));
         let (stores, loads) = traffic(&m, Phase::State);
         assert!(!loads.contains("minf"), "{loads:?}");
         assert!(stores.contains("minf"), "{stores:?}");

@@ -200,11 +200,7 @@ pub fn table_exp_matches_libm() -> bool {
     *MATCHES.get_or_init(|| {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         (0..4096).all(|i| {
-            // xorshift64: a deterministic spread of magnitudes and signs.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let unit = next_unit(&mut state);
             let x = match i % 4 {
                 0 => (unit - 0.5) * 1000.0,
                 1 => (unit - 0.5) * 2.0,
@@ -214,6 +210,15 @@ pub fn table_exp_matches_libm() -> bool {
             exp_table_driven(x).is_none_or(|y| y.to_bits() == x.exp().to_bits())
         })
     })
+}
+
+/// A deterministic uniform deviate in [0, 1) (xorshift64), for spreading
+/// test arguments.
+fn next_unit(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -229,7 +234,7 @@ mod tests {
     /// Over two million arguments (uniform over the table path's range,
     /// over hh's range, and tiny ones), the table-driven exp is the C
     /// library's exp bit for bit where [`table_exp_matches_libm`] says so
-    /// (glibc on an FMA machine, as here and in CI), and within one ulp of
+    /// (glibc on an FMA machine, as on this one), and within one ulp of
     /// it anywhere else; outside its range it declines.
     #[test]
     fn table_exp_agrees_with_the_c_library() {
@@ -238,10 +243,7 @@ mod tests {
         let mut worst = 0;
         let mut checked = 0;
         for i in 0..2_000_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let unit = next_unit(&mut state);
             let x = match i % 3 {
                 0 => (unit - 0.5) * 1023.0,
                 1 => (unit - 0.5) * 40.0,

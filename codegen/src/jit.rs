@@ -68,6 +68,9 @@ pub struct Compiler {
     isa: OwnedTargetIsa,
     ctx: Option<Context>,
     fctx: FunctionBuilderContext,
+    /// Whether `exp` is computed inline ([`Lower::inline_exp`]): the
+    /// processor has FMA and the table-driven `exp` matches the C library.
+    inline_exp: bool,
 }
 
 impl Compiler {
@@ -111,10 +114,15 @@ impl Compiler {
             .map_err(jit_err)?
             .finish(settings::Flags::new(flags))
             .map_err(jit_err)?;
+        let has_fma = isa
+            .isa_flags()
+            .iter()
+            .any(|f| f.name == "has_fma" && f.as_bool() == Some(true));
         Ok(Compiler {
             isa,
             ctx: None,
             fctx: FunctionBuilderContext::new(),
+            inline_exp: has_fma && math::table_exp_matches_libm(),
         })
     }
 
@@ -177,15 +185,10 @@ impl Compiler {
                 .map_err(jit_err)?;
             kernel_ids.push(id);
         }
-        let has_fma = jm
-            .isa()
-            .isa_flags()
-            .iter()
-            .any(|f| f.name == "has_fma" && f.as_bool() == Some(true));
         let ids = Ids {
             math: math_ids,
             functions: fn_ids.clone(),
-            inline_exp: has_fma && math::table_exp_matches_libm(),
+            inline_exp: self.inline_exp,
             hot_functions: hot_functions(module),
         };
 

@@ -53,59 +53,24 @@ fn inline_block(
     plans: &[Option<Block>],
 ) {
     let old = std::mem::take(block);
-    for s in old {
-        match s {
-            Statement::Call { function, args } => match &plans[function.index()] {
-                Some(plan) => {
-                    splice(block, body, &functions[function], plan, &args);
-                }
-                None => block.push(Statement::Call { function, args }),
-            },
-            Statement::If {
-                condition,
-                mut accept,
-                mut reject,
-            } => {
-                inline_block(&mut accept, body, functions, plans);
-                inline_block(&mut reject, body, functions, plans);
-                block.push(Statement::If {
-                    condition,
-                    accept,
-                    reject,
-                });
+    for mut s in old {
+        if let Statement::Call { function, args } = &s {
+            if let Some(plan) = &plans[function.index()] {
+                splice(block, body, &functions[*function], plan, args);
+                continue;
             }
-            Statement::While {
-                condition,
-                body: mut inner,
-                max_iterations,
-            } => {
-                inline_block(&mut inner, body, functions, plans);
-                block.push(Statement::While {
-                    condition,
-                    body: inner,
-                    max_iterations,
-                });
-            }
-            Statement::ForRange {
-                var,
-                start,
-                end,
-                step,
-                body: mut inner,
-                max_iterations,
-            } => {
-                inline_block(&mut inner, body, functions, plans);
-                block.push(Statement::ForRange {
-                    var,
-                    start,
-                    end,
-                    step,
-                    body: inner,
-                    max_iterations,
-                });
-            }
-            other => block.push(other),
         }
+        match &mut s {
+            Statement::If { accept, reject, .. } => {
+                inline_block(accept, body, functions, plans);
+                inline_block(reject, body, functions, plans);
+            }
+            Statement::While { body: inner, .. } | Statement::ForRange { body: inner, .. } => {
+                inline_block(inner, body, functions, plans)
+            }
+            _ => {}
+        }
+        block.push(s);
     }
 }
 

@@ -80,6 +80,8 @@ use crate::ir::*;
 use crate::valid::ValidModule;
 use runtime::{abi, MechanismSpec};
 
+mod lanes;
+
 /// One mechanism of a library: its validated kernels and the runtime
 /// metadata the lowering produced for it.
 #[derive(Clone, Copy, Debug)]
@@ -601,11 +603,13 @@ fn preamble(out: &mut Out, part: Part) {
         Part::Library => {
             out.raw(PREAMBLE_HELPERS);
             out.raw(&preamble_exp());
+            out.raw(lanes::PREAMBLE);
             out.raw(PREAMBLE_SY);
         }
         Part::Unit => {
             out.raw(PREAMBLE_HELPERS);
             out.raw(&preamble_exp());
+            out.raw(lanes::PREAMBLE);
         }
         Part::Table => {
             out.raw(PREAMBLE_SY);
@@ -850,12 +854,18 @@ fn preamble_exp() -> String {
 unsafe fn exp(x: f64) -> f64 {{
     #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
     {{
-        let abstop = (x.to_bits() >> 52) & 0x7ff;
-        if abstop.wrapping_sub({TOP_MIN:#x}) <= {TOP_SPAN:#x} {{
+        if exp_inside(x) {{
             return exp_table_driven(x);
         }}
     }}
     cm::exp(x)
+}}
+
+/// Whether `x` is in the range of [`exp_table_driven`].
+#[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+#[inline(always)]
+fn exp_inside(x: f64) -> bool {{
+    ((x.to_bits() >> 52) & 0x7ff).wrapping_sub({TOP_MIN:#x}) <= {TOP_SPAN:#x}
 }}
 
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
@@ -901,26 +911,37 @@ static EXP_TABLE: [u64; 256] = [
 }
 
 /// The `rustc` flag that compiles units with FMA, and so with the inline
-/// `exp` (see [`preamble_exp`]); a library built with it refuses to load on
-/// a processor without FMA ([`TABLE_FMA_CFG`]).
-pub const EXP_TARGET_FEATURE: &str = "target-feature=+fma";
+/// `exp` (see [`preamble_exp`]), and with AVX2, so that lane bodies
+/// ([`lanes`]) use 256-bit vectors for integers too; a library built with it
+/// refuses to load on a processor without them ([`TABLE_FMA_CFG`]).
+pub const EXP_TARGET_FEATURE: &str = "target-feature=+fma,+avx2";
 
 /// The `--cfg` under which the table unit checks, before handing out the
-/// table, that the processor has FMA (pass it with units built with
+/// table, that the processor has FMA and AVX2 (pass it with units built with
 /// [`EXP_TARGET_FEATURE`]).
 pub const TABLE_FMA_CFG: &str = "nrnrs_fma";
 
 const PREAMBLE_CPU_CHECK: &str = r#"
-/// Whether this processor can run units compiled with FMA: CPUID leaf 1
-/// reports FMA, AVX and OSXSAVE (the system saves the AVX registers).
+/// Whether this processor can run units compiled with FMA and AVX2: CPUID
+/// leaf 1 reports FMA, AVX and OSXSAVE, the system saves the AVX registers
+/// (XCR0 bits 1 and 2), and leaf 7 reports AVX2.
 #[cfg(nrnrs_fma)]
 fn cpu_runs_units() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
+        use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
         // SAFETY: CPUID leaf 1 exists on every x86-64 processor.
-        let ecx = unsafe { core::arch::x86_64::__cpuid(1) }.ecx;
+        let ecx = unsafe { __cpuid(1) }.ecx;
         let want = (1 << 12) | (1 << 27) | (1 << 28);
-        ecx & want == want
+        if ecx & want != want {
+            return false;
+        }
+        // SAFETY: OSXSAVE (checked above) means XGETBV is enabled.
+        let xcr0 = unsafe { _xgetbv(0) };
+        // SAFETY: leaf 7 exists where the highest leaf (leaf 0's eax) is 7
+        // or more, which is checked first.
+        let avx2 = unsafe { __cpuid(0) }.eax >= 7 && unsafe { __cpuid_count(7, 0) }.ebx & (1 << 5) != 0;
+        xcr0 & 6 == 6 && avx2
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -1272,6 +1293,15 @@ impl Mech<'_> {
         b.block(out, &kernel.body.block);
         out.line("Ok(())");
         out.close("}");
+        // Per-step kernels run four instances at a time where they can.
+        let lane_fn = (shape == Shape::PerInstance
+            && kernel.phase.every_step()
+            && lanes::supported(&kernel.body))
+        .then(|| format!("m{}_v_{phase}", self.k));
+        if let Some(lane_fn) = &lane_fn {
+            out.line("");
+            lanes::emit_body(self, out, kernel, lane_fn);
+        }
         out.line("");
         let new_cx = format!(
             "let Some(cx) = {cx}::new(pack, M{}_N_GLOBALS) else {{ return bad_pack(pack) }};",
@@ -1286,6 +1316,19 @@ impl Mech<'_> {
                 out.line(&new_cx);
                 out.line("let n = (*pack).count;");
                 out.line("let mut i: u32 = 0;");
+                if let Some(lane_fn) = &lane_fn {
+                    out.open(&format!("while n - i >= {} {{", lanes::WIDTH));
+                    out.open(&format!("if !{lane_fn}(&cx, i) {{"));
+                    out.open(&format!("for j in i..i + {} {{", lanes::WIDTH));
+                    out.open(&format!("if let Err(s) = {body_fn}(&cx, j) {{"));
+                    out.line("(*pack).error_instance = j;");
+                    out.line("return s;");
+                    out.close("}");
+                    out.close("}");
+                    out.close("}");
+                    out.line(&format!("i += {};", lanes::WIDTH));
+                    out.close("}");
+                }
                 out.open("while i < n {");
                 out.open(&format!("if let Err(s) = {body_fn}(&cx, i) {{"));
                 out.line("(*pack).error_instance = i;");
@@ -1663,37 +1706,7 @@ impl<'a> BodyEmitter<'a> {
 
     /// A math built-in applied to rendered arguments.
     fn math_with(&self, fun: MathFn, a: Vec<String>) -> String {
-        let one = |f: &str| format!("{f}({})", a[0]);
-        let two = |f: &str| format!("{f}({}, {})", a[0], a[1]);
-        use MathFn::*;
-        match fun {
-            Exp => one("exp"),
-            Log => one("cm::log"),
-            Log10 => one("cm::log10"),
-            Sqrt => one("f64::sqrt"),
-            Pow => two("cm::pow"),
-            Fabs => one("f64::abs"),
-            Sin => one("cm::sin"),
-            Cos => one("cm::cos"),
-            Tan => one("cm::tan"),
-            Tanh => one("cm::tanh"),
-            Sinh => one("cm::sinh"),
-            Cosh => one("cm::cosh"),
-            Asin => one("cm::asin"),
-            Acos => one("cm::acos"),
-            Atan => one("cm::atan"),
-            Atan2 => two("cm::atan2"),
-            Floor => one("f64::floor"),
-            Ceil => one("f64::ceil"),
-            Fmod => format!("({} % {})", a[0], a[1]),
-            Fmin => two("fmin"),
-            Fmax => two("fmax"),
-            Exprelr => one("exprelr"),
-            Expm1 => one("cm::expm1"),
-            Log1p => one("cm::log1p"),
-            Erf => one("cm::erf"),
-            Erfc => one("cm::erfc"),
-        }
+        math_call(fun, a)
     }
 
     /// The Rust expression for `h` (an f64 or a bool): written inline, or
@@ -1875,6 +1888,41 @@ impl<'a> BodyEmitter<'a> {
             }
             Expression::F64ToBool(a) => format!("({} != 0.0f64)", self.expr(*a)),
         }
+    }
+}
+
+/// A math built-in applied to rendered arguments.
+fn math_call(fun: MathFn, a: Vec<String>) -> String {
+    let one = |f: &str| format!("{f}({})", a[0]);
+    let two = |f: &str| format!("{f}({}, {})", a[0], a[1]);
+    use MathFn::*;
+    match fun {
+        Exp => one("exp"),
+        Log => one("cm::log"),
+        Log10 => one("cm::log10"),
+        Sqrt => one("f64::sqrt"),
+        Pow => two("cm::pow"),
+        Fabs => one("f64::abs"),
+        Sin => one("cm::sin"),
+        Cos => one("cm::cos"),
+        Tan => one("cm::tan"),
+        Tanh => one("cm::tanh"),
+        Sinh => one("cm::sinh"),
+        Cosh => one("cm::cosh"),
+        Asin => one("cm::asin"),
+        Acos => one("cm::acos"),
+        Atan => one("cm::atan"),
+        Atan2 => two("cm::atan2"),
+        Floor => one("f64::floor"),
+        Ceil => one("f64::ceil"),
+        Fmod => format!("({} % {})", a[0], a[1]),
+        Fmin => two("fmin"),
+        Fmax => two("fmax"),
+        Exprelr => one("exprelr"),
+        Expm1 => one("cm::expm1"),
+        Log1p => one("cm::log1p"),
+        Erf => one("cm::erf"),
+        Erfc => one("cm::erfc"),
     }
 }
 

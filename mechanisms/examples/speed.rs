@@ -4,13 +4,23 @@
 //! built-ins, 100 ms at dt 0.025. Prints ns per compartment-step and the
 //! runtime's per-phase times in ns per compartment-step.
 //!
-//! `cargo run --release -p mechanisms --example speed -- [hh|pas] [N] [threads]`
+//! `cargo run --release -p mechanisms --example speed -- [hh|pas] [N] [threads] [steps] [LIBRARY]`
+//!
+//! With LIBRARY (a `libnrnmech.so` built by nrnivmodl-rs from
+//! `mechanisms/mod`), the mechanisms come from it instead (AOT kernels).
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let variant = args.get(1).map_or("hh", String::as_str);
     let ncell: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
     let nthread: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let mut m = mechanisms::new_model().unwrap();
+    let mut m = match args.get(5) {
+        Some(lib) => {
+            let mut m = runtime::Model::new();
+            m.load_library(std::path::Path::new(lib)).unwrap();
+            m
+        }
+        None => mechanisms::new_model().unwrap(),
+    };
     for c in 0..ncell {
         let soma = m.create_section(&format!("soma{c}")).unwrap();
         m.set_length(soma, 20.0).unwrap();

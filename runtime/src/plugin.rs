@@ -798,8 +798,8 @@ pub unsafe fn specs_from_table(table: *const abi::NrnMechanismTable) -> Result<V
     if table.is_null() {
         return Err(Error::Library {
             reason: "the mechanism table is null: the library was built for a processor \
-                     with FMA (nrnivmodl-rs builds for the machine it runs on) and this one \
-                     has none; build it again on this machine"
+                     with FMA and AVX2 (nrnivmodl-rs builds for the machine it runs on) and \
+                     this one lacks them; build it again on this machine"
                 .into(),
         });
     }

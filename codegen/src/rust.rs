@@ -865,7 +865,7 @@ unsafe fn exp(x: f64) -> f64 {{
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
 #[inline(always)]
 fn exp_inside(x: f64) -> bool {{
-    ((x.to_bits() >> 52) & 0x7ff).wrapping_sub({TOP_MIN:#x}) <= {TOP_SPAN:#x}
+    ((x.to_bits() >> 52) & 0x7ff).wrapping_sub(EXP_TOP_MIN) <= EXP_TOP_SPAN
 }}
 
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
@@ -876,20 +876,31 @@ fn fma(a: f64, b: f64, c: f64) -> f64 {{
     unsafe {{ _mm_cvtsd_f64(_mm_fmadd_sd(_mm_set_sd(a), _mm_set_sd(b), _mm_set_sd(c))) }}
 }}
 
+const EXP_INV_LN2_N: f64 = {inv};
+const EXP_SHIFT: f64 = {shift};
+const EXP_NEG_LN2_HI_N: f64 = {hi};
+const EXP_NEG_LN2_LO_N: f64 = {lo};
+const EXP_C2: f64 = {c2};
+const EXP_C3: f64 = {c3};
+const EXP_C4: f64 = {c4};
+const EXP_C5: f64 = {c5};
+const EXP_TOP_MIN: u64 = {TOP_MIN:#x};
+const EXP_TOP_SPAN: u64 = {TOP_SPAN:#x};
+
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
 #[inline(always)]
 fn exp_table_driven(x: f64) -> f64 {{
-    let kd = fma(x, {inv}, {shift});
+    let kd = fma(x, EXP_INV_LN2_N, EXP_SHIFT);
     let ki = kd.to_bits();
-    let kd = kd - {shift};
-    let r = fma(kd, {hi}, x);
-    let r = fma(kd, {lo}, r);
+    let kd = kd - EXP_SHIFT;
+    let r = fma(kd, EXP_NEG_LN2_HI_N, x);
+    let r = fma(kd, EXP_NEG_LN2_LO_N, r);
     let idx = 2 * (ki & 127) as usize;
     let tail = f64::from_bits(EXP_TABLE[idx]);
     let sbits = EXP_TABLE[idx + 1].wrapping_add(ki << 45);
     let r2 = r * r;
-    let low = fma(r, {c3}, {c2});
-    let high = fma(r, {c5}, {c4});
+    let low = fma(r, EXP_C3, EXP_C2);
+    let high = fma(r, EXP_C5, EXP_C4);
     let tmp = fma(r2 * r2, high, fma(low, r2, tail + r));
     let scale = f64::from_bits(sbits);
     fma(scale, tmp, scale)
@@ -1701,12 +1712,7 @@ impl<'a> BodyEmitter<'a> {
     }
 
     fn math(&self, fun: MathFn, args: &[Handle<Expression>]) -> String {
-        self.math_with(fun, args.iter().map(|a| self.expr(*a)).collect())
-    }
-
-    /// A math built-in applied to rendered arguments.
-    fn math_with(&self, fun: MathFn, a: Vec<String>) -> String {
-        math_call(fun, a)
+        math_call(fun, args.iter().map(|a| self.expr(*a)).collect())
     }
 
     /// The Rust expression for `h` (an f64 or a bool): written inline, or
@@ -1807,7 +1813,7 @@ impl<'a> BodyEmitter<'a> {
             }
             Expression::Math { fun, args } => {
                 let a = args.iter().map(|a| self.flat(*a, lines)).collect();
-                self.math_with(*fun, a)
+                math_call(*fun, a)
             }
             Expression::Call { function, args } => {
                 let a = args.iter().map(|a| self.flat(*a, lines)).collect();

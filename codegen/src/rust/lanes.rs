@@ -5,9 +5,12 @@
 //! NEURON's). One `vdivpd` on four lanes costs what one scalar `divsd`
 //! costs, so a body that runs four instances side by side, each with the
 //! same IEEE operations as the scalar body, computes the same bits in about
-//! a quarter of the divider time. The generated lane code works on
-//! `[f64; 4]` values through small helpers (`vdiv`, `vsel`, …) that LLVM
-//! turns into vector instructions.
+//! a quarter of the divider time. The generated lane code calls small
+//! helpers (`vdiv`, `vsel`, `vexp`, …) on lane values: 256-bit vectors with
+//! one AVX2 instruction per helper where the unit is compiled with AVX2
+//! (as nrnivmodl-rs does on such machines), `[f64; 4]` arrays elsewhere.
+//! `vexp` is the C library's table-driven `exp` on four lanes, operation for
+//! operation, so it too gives each lane the scalar result.
 //!
 //! The lane body is speculative; it has no side effects until all four lanes
 //! are known to have run the way the scalar body would:
@@ -30,7 +33,7 @@
 
 use std::collections::HashSet;
 
-use super::{lit, Mech, Out};
+use super::{lit, math_call, Mech, Out};
 use crate::ir::*;
 
 /// The number of lanes (instances per lane body).
@@ -120,122 +123,322 @@ fn lane_expression(body: &Body, h: Handle<Expression>) -> bool {
 /// The lane helpers every source with lane bodies starts with (after
 /// `exp`, which `vexp` uses).
 pub const PREAMBLE: &str = r#"
-/// Lane values: one f64 (or truth value) per instance of a lane body.
-type V = [f64; 4];
-type B = [bool; 4];
+/// Lane values: one f64 (`V`) or truth value (`B`) per instance of a lane
+/// body. With AVX2 they are 256-bit vectors and each helper one or two
+/// instructions; elsewhere arrays, operated on lane by lane. Either way each
+/// lane gets exactly the IEEE operation the scalar body performs.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+mod lane {
+    use core::arch::x86_64::*;
+    pub type V = __m256d;
+    /// All ones in a true lane, all zeros in a false one.
+    pub type B = __m256d;
 
+    #[inline(always)]
+    pub fn vs(x: f64) -> V {
+        unsafe { _mm256_set1_pd(x) }
+    }
+    #[inline(always)]
+    pub fn vfrom(a: f64, b: f64, c: f64, d: f64) -> V {
+        unsafe { _mm256_setr_pd(a, b, c, d) }
+    }
+    #[inline(always)]
+    pub fn varray(a: V) -> [f64; 4] {
+        let mut out = [0.0; 4];
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), a) };
+        out
+    }
+    #[inline(always)]
+    pub fn bconst(t: bool) -> B {
+        unsafe { _mm256_castsi256_pd(_mm256_set1_epi64x(-(t as i64))) }
+    }
+    #[inline(always)]
+    pub fn vadd(a: V, b: V) -> V {
+        unsafe { _mm256_add_pd(a, b) }
+    }
+    #[inline(always)]
+    pub fn vsub(a: V, b: V) -> V {
+        unsafe { _mm256_sub_pd(a, b) }
+    }
+    #[inline(always)]
+    pub fn vmul(a: V, b: V) -> V {
+        unsafe { _mm256_mul_pd(a, b) }
+    }
+    #[inline(always)]
+    pub fn vdiv(a: V, b: V) -> V {
+        unsafe { _mm256_div_pd(a, b) }
+    }
+    #[inline(always)]
+    pub fn vneg(a: V) -> V {
+        unsafe { _mm256_xor_pd(a, _mm256_set1_pd(-0.0)) }
+    }
+    #[inline(always)]
+    pub fn vlt(a: V, b: V) -> B {
+        unsafe { _mm256_cmp_pd::<_CMP_LT_OQ>(a, b) }
+    }
+    #[inline(always)]
+    pub fn vle(a: V, b: V) -> B {
+        unsafe { _mm256_cmp_pd::<_CMP_LE_OQ>(a, b) }
+    }
+    #[inline(always)]
+    pub fn vgt(a: V, b: V) -> B {
+        unsafe { _mm256_cmp_pd::<_CMP_GT_OQ>(a, b) }
+    }
+    #[inline(always)]
+    pub fn vge(a: V, b: V) -> B {
+        unsafe { _mm256_cmp_pd::<_CMP_GE_OQ>(a, b) }
+    }
+    #[inline(always)]
+    pub fn veq(a: V, b: V) -> B {
+        unsafe { _mm256_cmp_pd::<_CMP_EQ_OQ>(a, b) }
+    }
+    /// `!=` is true when either side is NaN, as in C.
+    #[inline(always)]
+    pub fn vne(a: V, b: V) -> B {
+        unsafe { _mm256_cmp_pd::<_CMP_NEQ_UQ>(a, b) }
+    }
+    #[inline(always)]
+    pub fn band(a: B, b: B) -> B {
+        unsafe { _mm256_and_pd(a, b) }
+    }
+    #[inline(always)]
+    pub fn bor(a: B, b: B) -> B {
+        unsafe { _mm256_or_pd(a, b) }
+    }
+    #[inline(always)]
+    pub fn bnot(a: B) -> B {
+        unsafe { _mm256_xor_pd(a, bconst(true)) }
+    }
+    #[inline(always)]
+    pub fn any(a: B) -> bool {
+        unsafe { _mm256_movemask_pd(a) != 0 }
+    }
+    /// `a` in the lanes of `m`, `b` in the others.
+    #[inline(always)]
+    pub fn vsel(m: B, a: V, b: V) -> V {
+        unsafe { _mm256_blendv_pd(b, a, m) }
+    }
+    #[inline(always)]
+    pub fn bsel(m: B, a: B, b: B) -> B {
+        vsel(m, a, b)
+    }
+    #[inline(always)]
+    pub fn vb2f(m: B) -> V {
+        unsafe { _mm256_and_pd(m, _mm256_set1_pd(1.0)) }
+    }
+    /// Four consecutive elements from `p + i`.
+    #[inline(always)]
+    pub unsafe fn vld(p: *const f64, i: usize) -> V {
+        _mm256_loadu_pd(p.add(i))
+    }
+    #[inline(always)]
+    pub unsafe fn vst(p: *mut f64, i: usize, v: V) {
+        _mm256_storeu_pd(p.add(i), v)
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+mod lane {
+    pub type V = [f64; 4];
+    pub type B = [bool; 4];
+
+    #[inline(always)]
+    pub fn vs(x: f64) -> V {
+        [x; 4]
+    }
+    #[inline(always)]
+    pub fn vfrom(a: f64, b: f64, c: f64, d: f64) -> V {
+        [a, b, c, d]
+    }
+    #[inline(always)]
+    pub fn varray(a: V) -> [f64; 4] {
+        a
+    }
+    #[inline(always)]
+    pub fn bconst(t: bool) -> B {
+        [t; 4]
+    }
+    #[inline(always)]
+    fn zip(a: V, b: V, f: fn(f64, f64) -> f64) -> V {
+        [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])]
+    }
+    #[inline(always)]
+    fn cmp(a: V, b: V, f: fn(f64, f64) -> bool) -> B {
+        [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])]
+    }
+    #[inline(always)]
+    pub fn vadd(a: V, b: V) -> V {
+        zip(a, b, |x, y| x + y)
+    }
+    #[inline(always)]
+    pub fn vsub(a: V, b: V) -> V {
+        zip(a, b, |x, y| x - y)
+    }
+    #[inline(always)]
+    pub fn vmul(a: V, b: V) -> V {
+        zip(a, b, |x, y| x * y)
+    }
+    #[inline(always)]
+    pub fn vdiv(a: V, b: V) -> V {
+        zip(a, b, |x, y| x / y)
+    }
+    #[inline(always)]
+    pub fn vneg(a: V) -> V {
+        [-a[0], -a[1], -a[2], -a[3]]
+    }
+    #[inline(always)]
+    pub fn vlt(a: V, b: V) -> B {
+        cmp(a, b, |x, y| x < y)
+    }
+    #[inline(always)]
+    pub fn vle(a: V, b: V) -> B {
+        cmp(a, b, |x, y| x <= y)
+    }
+    #[inline(always)]
+    pub fn vgt(a: V, b: V) -> B {
+        cmp(a, b, |x, y| x > y)
+    }
+    #[inline(always)]
+    pub fn vge(a: V, b: V) -> B {
+        cmp(a, b, |x, y| x >= y)
+    }
+    #[inline(always)]
+    pub fn veq(a: V, b: V) -> B {
+        cmp(a, b, |x, y| x == y)
+    }
+    #[inline(always)]
+    pub fn vne(a: V, b: V) -> B {
+        cmp(a, b, |x, y| x != y)
+    }
+    #[inline(always)]
+    pub fn band(a: B, b: B) -> B {
+        [a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]]
+    }
+    #[inline(always)]
+    pub fn bor(a: B, b: B) -> B {
+        [a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] | b[3]]
+    }
+    #[inline(always)]
+    pub fn bnot(a: B) -> B {
+        [!a[0], !a[1], !a[2], !a[3]]
+    }
+    #[inline(always)]
+    pub fn any(a: B) -> bool {
+        a[0] | a[1] | a[2] | a[3]
+    }
+    #[inline(always)]
+    pub fn vsel(m: B, a: V, b: V) -> V {
+        [
+            if m[0] { a[0] } else { b[0] },
+            if m[1] { a[1] } else { b[1] },
+            if m[2] { a[2] } else { b[2] },
+            if m[3] { a[3] } else { b[3] },
+        ]
+    }
+    #[inline(always)]
+    pub fn bsel(m: B, a: B, b: B) -> B {
+        [
+            if m[0] { a[0] } else { b[0] },
+            if m[1] { a[1] } else { b[1] },
+            if m[2] { a[2] } else { b[2] },
+            if m[3] { a[3] } else { b[3] },
+        ]
+    }
+    #[inline(always)]
+    pub fn vb2f(m: B) -> V {
+        vsel(m, vs(1.0), vs(0.0))
+    }
+    #[inline(always)]
+    pub unsafe fn vld(p: *const f64, i: usize) -> V {
+        [*p.add(i), *p.add(i + 1), *p.add(i + 2), *p.add(i + 3)]
+    }
+    #[inline(always)]
+    pub unsafe fn vst(p: *mut f64, i: usize, v: V) {
+        *p.add(i) = v[0];
+        *p.add(i + 1) = v[1];
+        *p.add(i + 2) = v[2];
+        *p.add(i + 3) = v[3];
+    }
+}
+
+use lane::*;
+
+/// `f` of each lane (a function pointer, so one copy of this compiles).
 #[inline(always)]
-fn vs(x: f64) -> V {
-    [x; 4]
+fn vmap(a: V, f: fn(f64) -> f64) -> V {
+    let a = varray(a);
+    vfrom(f(a[0]), f(a[1]), f(a[2]), f(a[3]))
 }
 #[inline(always)]
-fn vadd(a: V, b: V) -> V {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
+fn vmap2(a: V, b: V, f: fn(f64, f64) -> f64) -> V {
+    let (a, b) = (varray(a), varray(b));
+    vfrom(f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3]))
 }
+/// Lane `l` of `a`.
 #[inline(always)]
-fn vsub(a: V, b: V) -> V {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]]
-}
-#[inline(always)]
-fn vmul(a: V, b: V) -> V {
-    [a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]]
-}
-#[inline(always)]
-fn vdiv(a: V, b: V) -> V {
-    [a[0] / b[0], a[1] / b[1], a[2] / b[2], a[3] / b[3]]
-}
-#[inline(always)]
-fn vneg(a: V) -> V {
-    [-a[0], -a[1], -a[2], -a[3]]
-}
-#[inline(always)]
-fn vmap(a: V, f: impl Fn(f64) -> f64) -> V {
-    [f(a[0]), f(a[1]), f(a[2]), f(a[3])]
-}
-#[inline(always)]
-fn vmap2(a: V, b: V, f: impl Fn(f64, f64) -> f64) -> V {
-    [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])]
-}
-#[inline(always)]
-fn vcmp(a: V, b: V, f: impl Fn(f64, f64) -> bool) -> B {
-    [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])]
-}
-#[inline(always)]
-fn band(a: B, b: B) -> B {
-    [a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]]
-}
-#[inline(always)]
-fn bor(a: B, b: B) -> B {
-    [a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] | b[3]]
-}
-#[inline(always)]
-fn bnot(a: B) -> B {
-    [!a[0], !a[1], !a[2], !a[3]]
-}
-#[inline(always)]
-fn any(a: B) -> bool {
-    a[0] | a[1] | a[2] | a[3]
-}
-/// `a` in the lanes of `m`, `b` in the others.
-#[inline(always)]
-fn vsel(m: B, a: V, b: V) -> V {
-    [
-        if m[0] { a[0] } else { b[0] },
-        if m[1] { a[1] } else { b[1] },
-        if m[2] { a[2] } else { b[2] },
-        if m[3] { a[3] } else { b[3] },
-    ]
-}
-#[inline(always)]
-fn bsel(m: B, a: B, b: B) -> B {
-    [
-        if m[0] { a[0] } else { b[0] },
-        if m[1] { a[1] } else { b[1] },
-        if m[2] { a[2] } else { b[2] },
-        if m[3] { a[3] } else { b[3] },
-    ]
-}
-#[inline(always)]
-fn vb2f(m: B) -> V {
-    vsel(m, vs(1.0), vs(0.0))
-}
-/// Four consecutive elements from `p + i`.
-#[inline(always)]
-unsafe fn vld(p: *const f64, i: usize) -> V {
-    [*p.add(i), *p.add(i + 1), *p.add(i + 2), *p.add(i + 3)]
-}
-#[inline(always)]
-unsafe fn vst(p: *mut f64, i: usize, v: V) {
-    *p.add(i) = v[0];
-    *p.add(i + 1) = v[1];
-    *p.add(i + 2) = v[2];
-    *p.add(i + 3) = v[3];
+fn vlane(a: V, l: usize) -> f64 {
+    varray(a)[l]
 }
 /// Element `k` of the array at `p` (of `len` elements) in each lane, and
 /// whether `k` was in range (`-1 < k < len`, then truncated, as `idx`); a
 /// lane out of range reads element 0.
 #[inline(always)]
 unsafe fn vgather(p: *const f64, k: V, len: u32) -> (V, B) {
-    let ok = vcmp(k, vs(len as f64), |a, n| a > -1.0 && a < n);
-    let v = [
-        *p.add(if ok[0] { k[0] as usize } else { 0 }),
-        *p.add(if ok[1] { k[1] as usize } else { 0 }),
-        *p.add(if ok[2] { k[2] as usize } else { 0 }),
-        *p.add(if ok[3] { k[3] as usize } else { 0 }),
-    ];
-    (v, ok)
+    let ok = band(vgt(k, vs(-1.0)), vlt(k, vs(len as f64)));
+    let (k, okl) = (varray(k), varray(vb2f(ok)));
+    let at = |l: usize| *p.add(if okl[l] != 0.0 { k[l] as usize } else { 0 });
+    (vfrom(at(0), at(1), at(2), at(3)), ok)
 }
-/// `exp` in each lane: the table-driven computation on all four lanes
-/// when every lane is in its range, else `exp` lane by lane.
+/// `exp` in each lane: the C library's table-driven computation on all four
+/// lanes at once when every lane is in its range, else `exp` lane by lane.
 #[inline(always)]
 unsafe fn vexp(x: V) -> V {
-    #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "fma", target_feature = "avx2"))]
     {
-        if exp_inside(x[0]) & exp_inside(x[1]) & exp_inside(x[2]) & exp_inside(x[3]) {
-            return vmap(x, exp_table_driven);
+        if let Some(y) = vexp_table_driven(x) {
+            return y;
         }
     }
-    vmap(x, |y| exp(y))
+    vexp_lanewise(x)
+}
+/// `exp` lane by lane (out of line: it is rarely needed).
+#[inline(never)]
+fn vexp_lanewise(x: V) -> V {
+    vmap(x, |y| unsafe { exp(y) })
+}
+/// `exp_table_driven` on four lanes with AVX2: the same operations in the
+/// same order per lane (the table read with gathers), so each lane's bits
+/// are the scalar function's; `None` when a lane is outside its range.
+#[cfg(all(target_arch = "x86_64", target_feature = "fma", target_feature = "avx2"))]
+#[inline(always)]
+unsafe fn vexp_table_driven(xv: V) -> Option<V> {
+    use core::arch::x86_64::*;
+    let c = |v: f64| _mm256_set1_pd(v);
+    let bits = _mm256_castpd_si256(xv);
+    let abstop = _mm256_and_si256(_mm256_srli_epi64::<52>(bits), _mm256_set1_epi64x(0x7ff));
+    let d = _mm256_sub_epi64(abstop, _mm256_set1_epi64x(EXP_TOP_MIN as i64));
+    let below = _mm256_cmpgt_epi64(_mm256_setzero_si256(), d);
+    let above = _mm256_cmpgt_epi64(d, _mm256_set1_epi64x(EXP_TOP_SPAN as i64));
+    if _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_or_si256(below, above))) != 0 {
+        return None;
+    }
+    let kd = _mm256_fmadd_pd(xv, c(EXP_INV_LN2_N), c(EXP_SHIFT));
+    let ki = _mm256_castpd_si256(kd);
+    let kd = _mm256_sub_pd(kd, c(EXP_SHIFT));
+    let r = _mm256_fmadd_pd(kd, c(EXP_NEG_LN2_HI_N), xv);
+    let r = _mm256_fmadd_pd(kd, c(EXP_NEG_LN2_LO_N), r);
+    let idx = _mm256_slli_epi64::<1>(_mm256_and_si256(ki, _mm256_set1_epi64x(127)));
+    let table = EXP_TABLE.as_ptr() as *const i64;
+    let tail = _mm256_castsi256_pd(_mm256_i64gather_epi64::<8>(table, idx));
+    let sbase = _mm256_i64gather_epi64::<8>(table.add(1), idx);
+    let sbits = _mm256_add_epi64(sbase, _mm256_slli_epi64::<45>(ki));
+    let r2 = _mm256_mul_pd(r, r);
+    let low = _mm256_fmadd_pd(r, c(EXP_C3), c(EXP_C2));
+    let high = _mm256_fmadd_pd(r, c(EXP_C5), c(EXP_C4));
+    let inner = _mm256_fmadd_pd(low, r2, _mm256_add_pd(tail, r));
+    let tmp = _mm256_fmadd_pd(_mm256_mul_pd(r2, r2), high, inner);
+    let scale = _mm256_castsi256_pd(sbits);
+    Some(_mm256_fmadd_pd(scale, tmp, scale))
 }
 "#;
 
@@ -258,11 +461,11 @@ pub(super) fn emit_body(mech: &Mech, out: &mut Out, kernel: &Kernel, name: &str)
         mech.cx_type()
     ));
     out.line("let iu = i as usize;");
-    out.line("let mut fail: B = [false; 4];");
+    out.line("let mut fail: B = bconst(false);");
     for (h, l) in body.locals.iter() {
         let (ty, zero) = match l.ty {
             Type::F64 => ("V", "vs(0.0)"),
-            Type::Bool => ("B", "[false; 4]"),
+            Type::Bool => ("B", "bconst(false)"),
         };
         out.line(&format!("let mut {}: {ty} = {zero};", e.local(h)));
     }
@@ -294,7 +497,7 @@ pub(super) fn emit_body(mech: &Mech, out: &mut Out, kernel: &Kernel, name: &str)
                 AccumOp::Sub => '-',
             };
             out.line(&format!(
-                "{{ let k_p: *mut f64 = {p}; *k_p = *k_p {op} {value}[l]; }}"
+                "{{ let k_p: *mut f64 = {p}; *k_p = *k_p {op} vlane({value}, l); }}"
             ));
         }
         out.close("}");
@@ -463,7 +666,7 @@ impl Lanes<'_> {
     fn fail(&self, out: &mut Out, mask: Option<&str>) {
         match mask {
             Some(m) => out.line(&format!("fail = bor(fail, {m});")),
-            None => out.line("fail = [true; 4];"),
+            None => out.line("fail = bconst(true);"),
         }
     }
 
@@ -545,7 +748,7 @@ impl Lanes<'_> {
         let vm = self.mech.vm;
         match &self.body.expressions[h] {
             Expression::Constant(x) => self.bind(out, "V", format!("vs({})", lit(*x))),
-            Expression::Bool(b) => self.bind(out, "B", format!("[{b}; 4]")),
+            Expression::Bool(b) => self.bind(out, "B", format!("bconst({b})")),
             Expression::Local(l) => self.local(*l),
             Expression::Load(place) => match place {
                 Place::Field { field, index: None } => {
@@ -588,7 +791,7 @@ impl Lanes<'_> {
                     self.bind(
                         out,
                         "V",
-                        format!("[{}, {}, {}, {}]", p(0), p(1), p(2), p(3)),
+                        format!("vfrom({}, {}, {}, {})", p(0), p(1), p(2), p(3)),
                     )
                 }
                 Place::IonValence(ion) => {
@@ -608,7 +811,7 @@ impl Lanes<'_> {
                     EnvVar::Dt => "cx.dt",
                     EnvVar::Celsius => "cx.celsius",
                     EnvVar::SecondOrder => "(cx.secondorder as f64)",
-                    EnvVar::Flag => "0.0f64",
+                    EnvVar::Flag => unreachable!("validated: `flag` only in NET_RECEIVE"),
                 };
                 self.bind(out, "V", format!("vs({x})"))
             }
@@ -640,21 +843,23 @@ impl Lanes<'_> {
             Expression::Binary { op, left, right } => {
                 let x = self.expr(out, *left, mask);
                 let y = self.expr(out, *right, mask);
-                let cmp = |sym: &str| format!("vcmp({x}, {y}, |a, b| a {sym} b)");
+                let cmp = |f: &str| format!("{f}({x}, {y})");
                 match op {
                     BinaryOp::Add => self.bind(out, "V", format!("vadd({x}, {y})")),
                     BinaryOp::Sub => self.bind(out, "V", format!("vsub({x}, {y})")),
                     BinaryOp::Mul => self.bind(out, "V", format!("vmul({x}, {y})")),
                     BinaryOp::Div => self.bind(out, "V", format!("vdiv({x}, {y})")),
-                    BinaryOp::Pow => {
-                        self.bind(out, "V", format!("vmap2({x}, {y}, |a, b| cm::pow(a, b))"))
-                    }
-                    BinaryOp::Lt => self.bind(out, "B", cmp("<")),
-                    BinaryOp::Le => self.bind(out, "B", cmp("<=")),
-                    BinaryOp::Gt => self.bind(out, "B", cmp(">")),
-                    BinaryOp::Ge => self.bind(out, "B", cmp(">=")),
-                    BinaryOp::Eq => self.bind(out, "B", cmp("==")),
-                    BinaryOp::Ne => self.bind(out, "B", cmp("!=")),
+                    BinaryOp::Pow => self.bind(
+                        out,
+                        "V",
+                        format!("vmap2({x}, {y}, |a, b| unsafe {{ cm::pow(a, b) }})"),
+                    ),
+                    BinaryOp::Lt => self.bind(out, "B", cmp("vlt")),
+                    BinaryOp::Le => self.bind(out, "B", cmp("vle")),
+                    BinaryOp::Gt => self.bind(out, "B", cmp("vgt")),
+                    BinaryOp::Ge => self.bind(out, "B", cmp("vge")),
+                    BinaryOp::Eq => self.bind(out, "B", cmp("veq")),
+                    BinaryOp::Ne => self.bind(out, "B", cmp("vne")),
                     BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
                 }
             }
@@ -680,11 +885,11 @@ impl Lanes<'_> {
                 let value = if *fun == MathFn::Exp {
                     format!("vexp({})", a[0])
                 } else if fun.arity() == 1 {
-                    let call = self.mech_math(*fun, "y");
-                    format!("vmap({}, |y| {call})", a[0])
+                    let call = math_call(*fun, vec!["y".into()]);
+                    format!("vmap({}, |y| unsafe {{ {call} }})", a[0])
                 } else {
-                    let call = self.mech_math2(*fun);
-                    format!("vmap2({}, {}, |y, z| {call})", a[0], a[1])
+                    let call = math_call(*fun, vec!["y".into(), "z".into()]);
+                    format!("vmap2({}, {}, |y, z| unsafe {{ {call} }})", a[0], a[1])
                 };
                 self.bind(out, "V", value)
             }
@@ -694,7 +899,7 @@ impl Lanes<'_> {
             }
             Expression::F64ToBool(a) => {
                 let x = self.expr(out, *a, mask);
-                self.bind(out, "B", format!("vcmp({x}, vs(0.0), |a, b| a != b)"))
+                self.bind(out, "B", format!("vne({x}, vs(0.0))"))
             }
             Expression::Call { .. } | Expression::RandomUniform => {
                 self.fail(out, mask);
@@ -709,18 +914,8 @@ impl Lanes<'_> {
         self.bind(
             out,
             "V",
-            format!("[{}, {}, {}, {}]", p(0), p(1), p(2), p(3)),
+            format!("vfrom({}, {}, {}, {})", p(0), p(1), p(2), p(3)),
         )
-    }
-
-    /// The scalar call of a one-argument built-in on `y`.
-    fn mech_math(&self, fun: MathFn, y: &str) -> String {
-        super::math_call(fun, vec![y.to_string()])
-    }
-
-    /// The scalar call of a two-argument built-in on `y`, `z`.
-    fn mech_math2(&self, fun: MathFn) -> String {
-        super::math_call(fun, vec!["y".into(), "z".into()])
     }
 }
 

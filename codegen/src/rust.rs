@@ -1648,15 +1648,7 @@ impl<'a> BodyEmitter<'a> {
     }
 
     fn ion_ptr(&self, ion: Handle<IonDecl>, var: IonVar) -> String {
-        let col = match var {
-            IonVar::Erev => "erev",
-            IonVar::ConcI => "conc_i",
-            IonVar::ConcO => "conc_o",
-            IonVar::Cur => "cur",
-            IonVar::DcurDv => "dcurdv",
-        };
-        let k = ion.index();
-        format!("cx.ions[{k}].{col}.add(cx.ion({k}, iu))")
+        ion_ptr(ion, var, "iu")
     }
 
     /// A pointer expression for a place, with its index evaluated and its
@@ -1895,6 +1887,20 @@ impl<'a> BodyEmitter<'a> {
             Expression::F64ToBool(a) => format!("({} != 0.0f64)", self.expr(*a)),
         }
     }
+}
+
+/// A pointer to ion column `var` of `ion` at the row of instance `instance`
+/// (a `usize` expression).
+fn ion_ptr(ion: Handle<IonDecl>, var: IonVar, instance: &str) -> String {
+    let col = match var {
+        IonVar::Erev => "erev",
+        IonVar::ConcI => "conc_i",
+        IonVar::ConcO => "conc_o",
+        IonVar::Cur => "cur",
+        IonVar::DcurDv => "dcurdv",
+    };
+    let k = ion.index();
+    format!("cx.ions[{k}].{col}.add(cx.ion({k}, {instance}))")
 }
 
 /// A math built-in applied to rendered arguments.

@@ -33,7 +33,7 @@
 
 use std::collections::HashSet;
 
-use super::{lit, math_call, Mech, Out};
+use super::{ion_ptr, lit, math_call, Mech, Out};
 use crate::ir::*;
 
 /// The number of lanes (instances per lane body).
@@ -506,19 +506,6 @@ pub(super) fn emit_body(mech: &Mech, out: &mut Out, kernel: &Kernel, name: &str)
     out.close("}");
 }
 
-/// A pointer to ion column `var` of `ion` at the row of instance `instance`.
-fn ion_ptr(ion: Handle<IonDecl>, var: IonVar, instance: &str) -> String {
-    let col = match var {
-        IonVar::Erev => "erev",
-        IonVar::ConcI => "conc_i",
-        IonVar::ConcO => "conc_o",
-        IonVar::Cur => "cur",
-        IonVar::DcurDv => "dcurdv",
-    };
-    let k = ion.index();
-    format!("cx.ions[{k}].{col}.add(cx.ion({k}, {instance}))")
-}
-
 struct Lanes<'a> {
     mech: &'a Mech<'a>,
     body: &'a Body,
@@ -552,8 +539,8 @@ impl Lanes<'_> {
         columns
     }
 
-    /// Whether the value column `c` has before the body can be read or
-    /// kept: false when the first top-level statement touching `c` stores
+    /// Whether the body can read, or keep, the value column `c` had before
+    /// it ran: not when the first top-level statement touching `c` stores
     /// it on every path that does not fail, without reading it first.
     fn old_value_used(&self, c: usize) -> bool {
         for s in &self.body.block {

@@ -179,17 +179,20 @@ pub enum Origin {
     Kernel(Phase),
 }
 
-/// One mechanism's kernels as a separately compiled unit: a library crate
-/// whose only exported symbols are its kernels, named
-/// [`kernel_symbol`]`(prefix, phase)`. Compile it with `rustc --crate-type
-/// lib --emit obj --edition 2021 -C opt-level=3 -C panic=abort -C
-/// codegen-units=1`. The code uses nothing of `core` or `std` that is not
-/// inlined (the `f64` methods it calls compile to instructions), so the
-/// object references only the C library's math functions; linking with
-/// undefined symbols forbidden checks that. [`emit_table`] emits the unit
-/// that links such objects into one library.
+/// Part of one mechanism's kernels as a separately compiled unit: a library
+/// crate whose only exported symbols are kernels, named
+/// [`kernel_symbol`]`(prefix, phase)`, or (a lanes unit) the lane runners
+/// those kernels call. Compile it with `rustc --crate-type lib --emit obj
+/// --edition 2021 -C opt-level=3 -C panic=abort -C codegen-units=1`. The
+/// code uses nothing of `core` or `std` that is not inlined (the `f64`
+/// methods it calls compile to instructions), so the object references only
+/// the C library's math functions (and, from a kernels unit, its lanes
+/// unit's runners); linking with undefined symbols forbidden checks that.
+/// [`emit_table`] emits the unit that links such objects into one library.
 #[derive(Clone, Debug)]
 pub struct Unit {
+    /// Whether this is the lanes unit of its mechanism (see [`emit_units`]).
+    pub lanes: bool,
     /// The Rust source.
     pub source: String,
     /// `(first line, origin)` for each stretch of `source`, ordered by line
@@ -215,23 +218,43 @@ pub fn kernel_symbol(symbol_prefix: &str, phase: Phase) -> String {
     format!("{symbol_prefix}_k_{}", phase_name(phase))
 }
 
-/// Emits the kernels of `module` as one [`Unit`] exporting them as
-/// [`kernel_symbol`]`(symbol_prefix, phase)`, and `source_fingerprint` (see
-/// [`LibraryEntry`]) as the `u64` static [`fingerprint_symbol`]`(symbol_prefix)`,
-/// which the table reads when the library is first asked for it (so that the
-/// table does not change when a .mod file does). The source depends on
-/// `module`, `symbol_prefix` and `source_fingerprint` only (not on the .mod
-/// file's name or location), so a content hash of it is a sound cache key.
-/// Runs at build time; touches nothing but the returned value.
+/// The exported name of the lane runner of `phase` in a lanes unit emitted
+/// with `symbol_prefix`: `extern "C" fn(pack, i, n) -> u32` runs groups of
+/// [`lanes::WIDTH`] instances from `i` while the lanes can, and returns where
+/// it stopped (a group the scalar body must run, or fewer than a group
+/// before `n`).
+pub fn lane_runner_symbol(symbol_prefix: &str, phase: Phase) -> String {
+    format!("{symbol_prefix}_g_{}", phase_name(phase))
+}
+
+/// Emits the kernels of `module` as the units of one mechanism, exporting
+/// them as [`kernel_symbol`]`(symbol_prefix, phase)`, and
+/// `source_fingerprint` (see [`LibraryEntry`]) as the `u64` static
+/// [`fingerprint_symbol`]`(symbol_prefix)`, which the table reads when the
+/// library is first asked for it (so that the table does not change when a
+/// .mod file does).
+///
+/// The first unit holds the kernels. When some per-step kernel can run four
+/// instances at a time, a second unit (`lanes`) holds those lane bodies
+/// behind [`lane_runner_symbol`]s, which the kernels call: the two compile
+/// in parallel, and both must be linked. Each source depends on `module`,
+/// `symbol_prefix` and `source_fingerprint` only (not on the .mod file's
+/// name or location), so a content hash of it is a sound cache key. Runs at
+/// build time; touches nothing but the returned value.
 ///
 /// `symbol_prefix` must be an identifier (`[A-Za-z_][A-Za-z0-9_]*`) unique
 /// among the units linked together; otherwise an [`EmitError`].
-pub fn emit_unit(
+pub fn emit_units(
     module: &ValidModule,
     symbol_prefix: &str,
     source_fingerprint: u64,
-) -> Result<Unit, EmitError> {
+) -> Result<Vec<Unit>, EmitError> {
     check_prefix(&module.module().name, symbol_prefix)?;
+    let mech = Mech {
+        vm: module,
+        k: 0,
+        symbol_prefix: Some(symbol_prefix),
+    };
     let mut out = Out::default();
     out.mark(Origin::Support);
     preamble(&mut out, Part::Unit);
@@ -241,16 +264,32 @@ pub fn emit_unit(
         "pub static {}: u64 = {source_fingerprint:#018x};",
         fingerprint_symbol(symbol_prefix)
     ));
-    Mech {
-        vm: module,
-        k: 0,
-        symbol_prefix: Some(symbol_prefix),
-    }
-    .emit(&mut out);
-    Ok(Unit {
+    mech.emit(&mut out);
+    let mut units = vec![Unit {
+        lanes: false,
         source: out.text,
         origins: out.origins,
-    })
+    }];
+    if module.module().kernels.iter().any(has_lanes) {
+        let mut out = Out::default();
+        out.mark(Origin::Support);
+        preamble(&mut out, Part::LaneUnit);
+        mech.emit_lanes(&mut out);
+        units.push(Unit {
+            lanes: true,
+            source: out.text,
+            origins: out.origins,
+        });
+    }
+    Ok(units)
+}
+
+/// Whether `kernel` gets a lane body (see [`lanes`]): a per-step,
+/// per-instance kernel whose statements the lanes can run.
+fn has_lanes(kernel: &Kernel) -> bool {
+    kernel.phase.shape() == Shape::PerInstance
+        && kernel.phase.every_step()
+        && lanes::supported(&kernel.body)
 }
 
 /// The exported name of the source fingerprint of a unit emitted with
@@ -271,7 +310,7 @@ pub struct TableEntry<'a> {
 /// Emits the unit holding the metadata of every mechanism of `entries`, in
 /// order, and the entry symbol `nrnrs_mechanism_table`; the kernels and the
 /// source fingerprints are declared `extern "C"` and come from the
-/// [`emit_unit`] objects linked with it (`entry.source_fingerprint` is not
+/// [`emit_units`] objects linked with it (`entry.source_fingerprint` is not
 /// used: the table depends on no .mod text that the metadata does not
 /// show). Compile it like a unit (`--emit obj`), or as the `cdylib` root
 /// with the units' objects as link arguments. Runs at build time; touches
@@ -594,11 +633,17 @@ fn preamble(out: &mut Out, part: Part) {
         abi::ABI_MINOR
     );
     out.raw(PREAMBLE_ABI);
-    let _ = writeln!(
-        out.text,
-        "const _: () = assert!(\n    LAYOUT_FINGERPRINT == {:#018x},\n    \"the ABI declarations above differ from the runtime's: a bug of the Rust back end\"\n);",
-        abi::LAYOUT_FINGERPRINT
-    );
+    // The declarations are checked once per library, where the table is;
+    // the units are emitted with the same text (and skip the ~10 ms the
+    // check costs rustc).
+    if matches!(part, Part::Library | Part::Table) {
+        out.raw(PREAMBLE_FINGERPRINT);
+        let _ = writeln!(
+            out.text,
+            "const _: () = assert!(\n    LAYOUT_FINGERPRINT == {:#018x},\n    \"the ABI declarations above differ from the runtime's: a bug of the Rust back end\"\n);",
+            abi::LAYOUT_FINGERPRINT
+        );
+    }
     match part {
         Part::Library => {
             out.raw(PREAMBLE_HELPERS);
@@ -607,6 +652,10 @@ fn preamble(out: &mut Out, part: Part) {
             out.raw(PREAMBLE_SY);
         }
         Part::Unit => {
+            out.raw(PREAMBLE_HELPERS);
+            out.raw(&preamble_exp());
+        }
+        Part::LaneUnit => {
             out.raw(PREAMBLE_HELPERS);
             out.raw(&preamble_exp());
             out.raw(lanes::PREAMBLE);
@@ -623,8 +672,11 @@ fn preamble(out: &mut Out, part: Part) {
 enum Part {
     /// A whole library ([`emit_library`]).
     Library,
-    /// One mechanism's kernels ([`emit_unit`]): no statics.
+    /// One mechanism's kernels ([`emit_units`]): no statics but its
+    /// fingerprint.
     Unit,
+    /// One mechanism's lane bodies ([`emit_units`]).
+    LaneUnit,
     /// The metadata and table of a split library ([`emit_table`]).
     Table,
 }
@@ -777,7 +829,9 @@ pub struct NrnMechPack {
     n_pointers: u32,
     padded_count: u32,
 }
+"#;
 
+const PREAMBLE_FINGERPRINT: &str = r#"
 // The runtime's layout fingerprint, recomputed from the declarations above.
 const fn fnv1a(values: &[u64]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -1243,6 +1297,81 @@ impl Mech<'_> {
         out.mark(Origin::Support);
     }
 
+    /// The lanes unit of this mechanism (see [`emit_units`]): each lane
+    /// body, and its runner exported as [`lane_runner_symbol`].
+    fn emit_lanes(&self, out: &mut Out) {
+        let m = self.module();
+        let layout = &m.layout;
+        out.line("");
+        out.line(&format!(
+            "// ---- mechanism {} `{}`: lane bodies ----",
+            self.k,
+            comment(&m.name)
+        ));
+        out.line(&format!(
+            "type {} = Cx<{}, {}, {}>;",
+            self.cx_type(),
+            layout.n_columns(),
+            layout.ions.len(),
+            layout.pointers.len()
+        ));
+        out.line(&format!(
+            "const M{}_N_GLOBALS: u32 = {};",
+            self.k,
+            layout.n_global_slots()
+        ));
+        let Some(prefix) = self.symbol_prefix else {
+            return;
+        };
+        for kernel in m.kernels.iter().filter(|k| has_lanes(k)) {
+            let phase = phase_name(kernel.phase);
+            out.mark(Origin::Kernel(kernel.phase));
+            out.line("");
+            self.lane_runner(out, kernel);
+            out.line("");
+            out.line("#[no_mangle]");
+            out.open(&format!(
+                "pub unsafe extern \"C\" fn {}(pack: *mut NrnMechPack, i: u32, n: u32) -> u32 {{",
+                lane_runner_symbol(prefix, kernel.phase)
+            ));
+            // The kernel calling this has checked the pack already.
+            out.open(&format!(
+                "match {}::new(pack, M{}_N_GLOBALS) {{",
+                self.cx_type(),
+                self.k
+            ));
+            out.line(&format!("Some(cx) => m{}_g_{phase}(&cx, i, n),", self.k));
+            out.line("None => i,");
+            out.close("}");
+            out.close("}");
+        }
+        out.mark(Origin::Support);
+    }
+
+    /// The lane body of `kernel` (`m{k}_v_{phase}`) and its runner
+    /// `m{k}_g_{phase}(cx, i, n) -> u32`: groups of [`lanes::WIDTH`] from `i`
+    /// while the lanes can; returns where it stopped.
+    fn lane_runner(&self, out: &mut Out, kernel: &Kernel) {
+        let phase = phase_name(kernel.phase);
+        let lane_fn = format!("m{}_v_{phase}", self.k);
+        lanes::emit_body(self, out, kernel, &lane_fn);
+        out.line("");
+        out.line("#[inline(always)]");
+        out.open(&format!(
+            "unsafe fn m{}_g_{phase}(cx: &{}, mut i: u32, n: u32) -> u32 {{",
+            self.k,
+            self.cx_type()
+        ));
+        out.open(&format!("while n - i >= {} {{", lanes::WIDTH));
+        out.open(&format!("if !{lane_fn}(cx, i) {{"));
+        out.line("break;");
+        out.close("}");
+        out.line(&format!("i += {};", lanes::WIDTH));
+        out.close("}");
+        out.line("i");
+        out.close("}");
+    }
+
     fn function(&self, out: &mut Out, h: Handle<Function>, f: &Function) {
         out.line("");
         let kind = if f.result.is_some() {
@@ -1304,15 +1433,27 @@ impl Mech<'_> {
         b.block(out, &kernel.body.block);
         out.line("Ok(())");
         out.close("}");
-        // Per-step kernels run four instances at a time where they can.
-        let lane_fn = (shape == Shape::PerInstance
-            && kernel.phase.every_step()
-            && lanes::supported(&kernel.body))
-        .then(|| format!("m{}_v_{phase}", self.k));
-        if let Some(lane_fn) = &lane_fn {
-            out.line("");
-            lanes::emit_body(self, out, kernel, lane_fn);
-        }
+        // Per-step kernels run four instances at a time where they can: the
+        // lane runner runs groups while the lanes can, the scalar body the
+        // group they cannot and the rest.
+        let runner = has_lanes(kernel).then(|| match self.symbol_prefix {
+            Some(p) => {
+                // In the mechanism's lanes unit ([`Mech::emit_lanes`]).
+                let runner = lane_runner_symbol(p, kernel.phase);
+                out.line("");
+                out.open("extern \"C\" {");
+                out.line(&format!(
+                    "fn {runner}(pack: *mut NrnMechPack, i: u32, n: u32) -> u32;"
+                ));
+                out.close("}");
+                format!("{runner}(pack, i, n)")
+            }
+            None => {
+                out.line("");
+                self.lane_runner(out, kernel);
+                format!("m{}_g_{phase}(&cx, i, n)", self.k)
+            }
+        });
         out.line("");
         let new_cx = format!(
             "let Some(cx) = {cx}::new(pack, M{}_N_GLOBALS) else {{ return bad_pack(pack) }};",
@@ -1327,26 +1468,28 @@ impl Mech<'_> {
                 out.line(&new_cx);
                 out.line("let n = (*pack).count;");
                 out.line("let mut i: u32 = 0;");
-                if let Some(lane_fn) = &lane_fn {
-                    out.open(&format!("while n - i >= {} {{", lanes::WIDTH));
-                    out.open(&format!("if !{lane_fn}(&cx, i) {{"));
-                    out.open(&format!("for j in i..i + {} {{", lanes::WIDTH));
-                    out.open(&format!("if let Err(s) = {body_fn}(&cx, j) {{"));
-                    out.line("(*pack).error_instance = j;");
-                    out.line("return s;");
-                    out.close("}");
-                    out.close("}");
-                    out.close("}");
-                    out.line(&format!("i += {};", lanes::WIDTH));
-                    out.close("}");
-                }
-                out.open("while i < n {");
+                let end = match &runner {
+                    Some(runner) => {
+                        out.open("while i < n {");
+                        out.line(&format!("i = {runner};"));
+                        out.line(&format!(
+                            "let end = if n - i >= {w} {{ i + {w} }} else {{ n }};",
+                            w = lanes::WIDTH
+                        ));
+                        "end"
+                    }
+                    None => "n",
+                };
+                out.open(&format!("while i < {end} {{"));
                 out.open(&format!("if let Err(s) = {body_fn}(&cx, i) {{"));
                 out.line("(*pack).error_instance = i;");
                 out.line("return s;");
                 out.close("}");
                 out.line("i += 1;");
                 out.close("}");
+                if runner.is_some() {
+                    out.close("}");
+                }
                 out.line("STATUS_OK");
                 out.close("}");
             }

@@ -6,7 +6,8 @@
 //! 2. Check and lower every file (in parallel). All diagnostics are printed,
 //!    in file order, before any build step; one error stops the build.
 //! 3. Emit each mechanism's kernels as its own Rust unit
-//!    ([`codegen::rust::emit_unit`]), exporting them under a prefix made
+//!    ([`codegen::rust::emit_units`]: a second unit holds the lane bodies of
+//!    the per-step kernels that have them), exporting them under a prefix made
 //!    from the mechanism's name, and compile the units that are not cached,
 //!    in parallel, with `rustc --emit obj` (opt-level 3). A unit's object is
 //!    cached in `<out>/<arch>/.nrnivmodl-rs-cache/nrnrs_<hash>_<name>.o`,
@@ -770,20 +771,36 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         .iter()
         .map(|l| symbol_prefix(&l.spec.name))
         .collect();
-    let units: Result<Vec<Unit>, _> = lowered
+    // Each mechanism has one unit, or two (kernels and lanes), which compile
+    // in parallel; `owner[u]` is the mechanism of unit `u`.
+    let units: Result<Vec<Vec<Unit>>, _> = lowered
         .par_iter()
         .zip(&prefixes)
-        .map(|(l, p)| codegen::rust::emit_unit(&l.module, p, l.fingerprint))
+        .map(|(l, p)| codegen::rust::emit_units(&l.module, p, l.fingerprint))
         .collect();
-    let units = match units {
-        Ok(u) => u,
+    let (owner, units): (Vec<usize>, Vec<Unit>) = match units {
+        Ok(u) => u
+            .into_iter()
+            .enumerate()
+            .flat_map(|(k, us)| us.into_iter().map(move |u| (k, u)))
+            .unzip(),
         Err(e) => return internal(&mut out, &e),
     };
     let stems: Vec<String> = units
         .iter()
-        .zip(&lowered)
-        .map(|(u, l)| object_stem(&u.source, &version, Part::Unit, &ident_tail(&l.spec.name)))
+        .zip(&owner)
+        .map(|(u, &k)| {
+            let tail = ident_tail(&lowered[k].spec.name);
+            let tail = if u.lanes { tail + "_lanes" } else { tail };
+            object_stem(&u.source, &version, Part::Unit, &tail)
+        })
         .collect();
+    // What a unit is, in messages.
+    let unit_name = |u: usize| {
+        let l = &lowered[owner[u]];
+        let lanes = if units[u].lanes { " lanes" } else { "" };
+        format!("{}{lanes} ({})", l.spec.name, l.file.display())
+    };
     let table_entries: Vec<TableEntry> = lowered
         .iter()
         .zip(&prefixes)
@@ -801,6 +818,14 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         Err(e) => return internal(&mut out, &e),
     };
     let table_stem = object_stem(&table_source, &version, Part::Table, "table");
+    if args.verbose {
+        let _ = writeln!(
+            out,
+            "  emitted {} unit(s) and the table at {:.0} ms",
+            units.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let cc = c_compiler();
     let key = hash_hex(&[
         table_source.as_bytes(),
@@ -827,31 +852,26 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         let _ = std::fs::remove_file(cache.join(format!("{OLD_TABLE}.{ext}")));
     }
     let object = |stem: &str| cache.join(format!("{stem}.o"));
-    let todo: Vec<usize> = (0..lowered.len())
-        .filter(|&k| !object(&stems[k]).is_file())
+    let todo: Vec<usize> = (0..units.len())
+        .filter(|&u| !object(&stems[u]).is_file())
         .collect();
     let table_cached = object(&table_stem).is_file();
     let _ = writeln!(
         out,
         "  rustc (opt-level 3): {} unit(s) to compile, {} cached, the table {}, {} job(s)",
         todo.len(),
-        lowered.len() - todo.len(),
+        units.len() - todo.len(),
         if table_cached { "cached" } else { "to compile" },
         rayon::current_num_threads()
     );
     if args.verbose {
-        for (l, stem) in lowered.iter().zip(&stems) {
+        for (u, stem) in stems.iter().enumerate() {
             let state = if object(stem).is_file() {
                 "cached"
             } else {
                 "compile"
             };
-            let _ = writeln!(
-                out,
-                "    {state} {} ({}) as {stem}.o",
-                l.spec.name,
-                l.file.display()
-            );
+            let _ = writeln!(out, "    {state} {} as {stem}.o", unit_name(u));
         }
     }
     let _ = out.flush();
@@ -871,11 +891,11 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         .filter_map(|job| {
             let t = Instant::now();
             let (what, result) = match *job {
-                Some(k) => {
-                    let l = &lowered[k];
-                    let unit = &units[k];
-                    let stem = &stems[k];
-                    let what = format!("{} ({})", l.spec.name, l.file.display());
+                Some(u) => {
+                    let l = &lowered[owner[u]];
+                    let unit = &units[u];
+                    let stem = &stems[u];
+                    let what = unit_name(u);
                     let src = cache.join(format!("{stem}.rs"));
                     let r = compile_object(
                         &compiler.program,

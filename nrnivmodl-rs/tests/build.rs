@@ -193,8 +193,9 @@ fn units(text: &str) -> (usize, usize) {
     (n[1], n[2])
 }
 
-/// The cached unit objects of a build folder, by mechanism name (the
-/// table's object, `nrnrs_<hash>_table.o`, left out).
+/// The cached unit objects of a build folder, by mechanism name, with
+/// `_lanes` for a lanes unit (the table's object, `nrnrs_<hash>_table.o`,
+/// left out).
 fn cached_objects(dir: &Path) -> Vec<String> {
     let cache = dir.join(runtime::arch_dir()).join(".nrnivmodl-rs-cache");
     let mut v: Vec<String> = std::fs::read_dir(cache)
@@ -222,24 +223,39 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     builtin_mods(dir.path());
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(units(&text), (10, 0), "{text}");
+    // One kernels unit per mechanism, and a lanes unit for those whose
+    // per-step kernels run four instances at a time (hh's do).
+    let objects = cached_objects(dir.path());
+    let mechanisms: Vec<&String> = objects.iter().filter(|o| !o.ends_with("_lanes")).collect();
+    assert_eq!(mechanisms.len(), 10, "{objects:?}");
+    assert!(objects.contains(&"hh_lanes".to_string()), "{objects:?}");
+    assert!(
+        !objects.contains(&"NetStim_lanes".to_string()),
+        "{objects:?}"
+    );
+    let n = objects.len();
+    assert_eq!(units(&text), (n, 0), "{text}");
     let before = hh_demo(&library(dir.path()));
 
-    // A comment changes the file but no kernel: only hh's unit, which holds
-    // the file's fingerprint, is recompiled; the table is not.
+    // A comment changes the file but no kernel: only hh's kernels unit,
+    // which holds the file's fingerprint, is recompiled; neither its lanes
+    // unit nor the table is.
     let hh = dir.path().join("hh.mod");
     let mut text_hh = std::fs::read_to_string(&hh).unwrap();
     text_hh.push_str("\n: an edit\n");
     std::fs::write(&hh, &text_hh).unwrap();
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(units(&text), (1, 9), "{text}");
-    assert!(text.contains("compile hh"), "{text}");
+    assert_eq!(units(&text), (1, n - 1), "{text}");
+    assert!(text.contains("compile hh (./hh.mod)"), "{text}");
+    assert!(text.contains("cached hh lanes (./hh.mod)"), "{text}");
     assert!(text.contains("the table cached"), "{text}");
     assert_eq!(hh_demo(&library(dir.path())), before);
 
-    // A rate constant: hh alone is recompiled, and the new library runs
-    // the new kernel.
+    // A rate constant: hh's kernels unit alone is recompiled, and the new
+    // library runs the new kernel. (`rates` fills hh's TABLEs, which the
+    // kernels unit computes; the lane bodies only read them, so the lanes
+    // unit is unchanged.)
     let edited = text_hh.replace(
         "b = 0.125 * exp(-(u + 65) / 80)",
         "b = 0.25 * exp(-(u + 65) / 80)",
@@ -251,21 +267,26 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     std::fs::write(&hh, &edited).unwrap();
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(units(&text), (1, 9), "{text}");
-    assert!(text.contains("compile hh"), "{text}");
+    assert_eq!(units(&text), (1, n - 1), "{text}");
+    assert!(text.contains("compile hh (./hh.mod)"), "{text}");
+    assert!(text.contains("cached hh lanes (./hh.mod)"), "{text}");
     // The table names kernels by mechanism, so it is not recompiled.
     assert!(text.contains("the table cached"), "{text}");
     assert_ne!(hh_demo(&library(dir.path())), before);
-    // The objects of the old hh are gone: one object per mechanism.
-    assert_eq!(cached_objects(dir.path()).len(), 10);
+    // The objects of the old hh are gone.
+    assert_eq!(cached_objects(dir.path()), objects);
 
-    // A file removed: nothing compiled, its object pruned.
+    // A file removed: nothing compiled, its objects pruned.
     std::fs::remove_file(dir.path().join("pas.mod")).unwrap();
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(units(&text), (0, 9), "{text}");
+    let left = cached_objects(dir.path());
+    assert!(
+        left.iter().all(|o| o != "pas" && o != "pas_lanes"),
+        "{left:?}"
+    );
+    assert_eq!(units(&text), (0, left.len()), "{text}");
     assert!(text.contains("the table to compile"), "{text}");
-    assert!(!cached_objects(dir.path()).contains(&"pas".to_string()));
     let mut m = Model::new();
     m.load_library(&library(dir.path())).unwrap();
     let s = m.create_section("s").unwrap();

@@ -228,27 +228,23 @@ pub fn lane_runner_symbol(symbol_prefix: &str, phase: Phase) -> String {
 }
 
 /// Emits the kernels of `module` as the units of one mechanism, exporting
-/// them as [`kernel_symbol`]`(symbol_prefix, phase)`, and
-/// `source_fingerprint` (see [`LibraryEntry`]) as the `u64` static
-/// [`fingerprint_symbol`]`(symbol_prefix)`, which the table reads when the
-/// library is first asked for it (so that the table does not change when a
-/// .mod file does).
+/// them as [`kernel_symbol`]`(symbol_prefix, phase)`. The mechanism's source
+/// fingerprint is not in them: the table reads it from the `u64` symbol
+/// [`fingerprint_symbol`]`(symbol_prefix)`, which the builder defines in an
+/// object of its own, so that an edit which changes no code (a comment)
+/// recompiles no unit.
 ///
 /// The first unit holds the kernels. When some per-step kernel can run four
 /// instances at a time, a second unit (`lanes`) holds those lane bodies
 /// behind [`lane_runner_symbol`]s, which the kernels call: the two compile
-/// in parallel, and both must be linked. Each source depends on `module`,
-/// `symbol_prefix` and `source_fingerprint` only (not on the .mod file's
-/// name or location), so a content hash of it is a sound cache key. Runs at
-/// build time; touches nothing but the returned value.
+/// in parallel, and both must be linked. Each source depends on `module`
+/// and `symbol_prefix` only (not on the .mod file's name, location or
+/// comments), so a content hash of it is a sound cache key. Runs at build
+/// time; touches nothing but the returned value.
 ///
 /// `symbol_prefix` must be an identifier (`[A-Za-z_][A-Za-z0-9_]*`) unique
 /// among the units linked together; otherwise an [`EmitError`].
-pub fn emit_units(
-    module: &ValidModule,
-    symbol_prefix: &str,
-    source_fingerprint: u64,
-) -> Result<Vec<Unit>, EmitError> {
+pub fn emit_units(module: &ValidModule, symbol_prefix: &str) -> Result<Vec<Unit>, EmitError> {
     check_prefix(&module.module().name, symbol_prefix)?;
     let mech = Mech {
         vm: module,
@@ -258,12 +254,6 @@ pub fn emit_units(
     let mut out = Out::default();
     out.mark(Origin::Support);
     preamble(&mut out, Part::Unit);
-    out.line("");
-    out.line("#[no_mangle]");
-    out.line(&format!(
-        "pub static {}: u64 = {source_fingerprint:#018x};",
-        fingerprint_symbol(symbol_prefix)
-    ));
     mech.emit(&mut out);
     let mut units = vec![Unit {
         lanes: false,
@@ -292,8 +282,8 @@ fn has_lanes(kernel: &Kernel) -> bool {
         && lanes::supported(&kernel.body)
 }
 
-/// The exported name of the source fingerprint of a unit emitted with
-/// `symbol_prefix`.
+/// The exported name of the source fingerprint of the mechanism whose
+/// units were emitted with `symbol_prefix`.
 pub fn fingerprint_symbol(symbol_prefix: &str) -> String {
     format!("{symbol_prefix}_source_fingerprint")
 }
@@ -310,7 +300,8 @@ pub struct TableEntry<'a> {
 /// Emits the unit holding the metadata of every mechanism of `entries`, in
 /// order, and the entry symbol `nrnrs_mechanism_table`; the kernels and the
 /// source fingerprints are declared `extern "C"` and come from the
-/// [`emit_units`] objects linked with it (`entry.source_fingerprint` is not
+/// [`emit_units`] objects and the fingerprints' object linked with it
+/// (`entry.source_fingerprint` is not
 /// used: the table depends on no .mod text that the metadata does not
 /// show). Compile it like a unit (`--emit obj`), or as the `cdylib` root
 /// with the units' objects as link arguments. Runs at build time; touches
@@ -672,8 +663,7 @@ fn preamble(out: &mut Out, part: Part) {
 enum Part {
     /// A whole library ([`emit_library`]).
     Library,
-    /// One mechanism's kernels ([`emit_units`]): no statics but its
-    /// fingerprint.
+    /// One mechanism's kernels ([`emit_units`]): no statics.
     Unit,
     /// One mechanism's lane bodies ([`emit_units`]).
     LaneUnit,

@@ -12,14 +12,15 @@
 //!    in parallel, with `rustc --emit obj` (opt-level 3). A unit's object is
 //!    cached in `<out>/<arch>/.nrnivmodl-rs-cache/nrnrs_<hash>_<name>.o`,
 //!    where the hash covers the unit's source, the compiler's version and
-//!    the flags; it also holds the hash of the .mod file's text (the
-//!    mechanism's source fingerprint), so any edit of the file recompiles
-//!    its unit, and only its unit.
+//!    the flags, so an edit of a file recompiles the units whose code it
+//!    changes, and only those.
 //! 4. Emit the metadata and mechanism table ([`codegen::rust::emit_table`]),
 //!    which names the kernels and fingerprints by their stable prefixes, so
 //!    that an edit which changes no metadata (a kernel, a comment) leaves it
-//!    unchanged; it is cached like a unit. Link the table and
-//!    the units' objects with the system C compiler (`$CC`, else `cc`) into
+//!    unchanged; it is cached like a unit. Write the object defining every
+//!    file's source fingerprint (the hash of its text, which any edit
+//!    changes) directly, without rustc, so that a comment recompiles
+//!    nothing. Link the table, the fingerprints and the units' objects with the system C compiler (`$CC`, else `cc`) into
 //!    `<out>/<arch>/libnrnmech.so` (`.dylib` on macOS), exporting only
 //!    `nrnrs_mechanism_table`. The whole build is keyed on the objects'
 //!    names: an unchanged folder is not rebuilt. Cache entries the library
@@ -558,6 +559,68 @@ fn c_compiler() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("cc"))
 }
 
+/// What [`write_fingerprints`] writes (part of its objects' names): bump
+/// when the layout changes.
+const FINGERPRINTS_FORMAT: &str = "fingerprints object 1";
+
+/// Writes the relocatable object `path` (ELF, or Mach-O on macOS) that
+/// defines, for each `(symbol, value)`, a global read-only `u64` `symbol`
+/// holding `value` in the target's byte order: what the table reads the
+/// source fingerprints from. Writes `path` only.
+fn write_fingerprints(path: &Path, entries: &[(String, u64)]) -> Result<(), String> {
+    use object::write::{Object, StandardSection, Symbol, SymbolSection};
+    use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
+    let format = if cfg!(target_os = "macos") {
+        BinaryFormat::MachO
+    } else {
+        BinaryFormat::Elf
+    };
+    let arch = if cfg!(target_arch = "x86_64") {
+        Architecture::X86_64
+    } else if cfg!(target_arch = "aarch64") {
+        Architecture::Aarch64
+    } else {
+        return Err(format!(
+            "cannot write {}: this processor architecture is not supported",
+            path.display()
+        ));
+    };
+    let endian = if cfg!(target_endian = "little") {
+        Endianness::Little
+    } else {
+        Endianness::Big
+    };
+    let mut obj = Object::new(format, arch, endian);
+    let section = obj.section_id(StandardSection::ReadOnlyData);
+    for (name, value) in entries {
+        let bytes = match endian {
+            Endianness::Little => value.to_le_bytes(),
+            Endianness::Big => value.to_be_bytes(),
+        };
+        let offset = obj.append_section_data(section, &bytes, 8);
+        obj.add_symbol(Symbol {
+            name: name.as_bytes().to_vec(),
+            value: offset,
+            size: 8,
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Section(section),
+            flags: SymbolFlags::None,
+        });
+    }
+    let bytes = obj
+        .write()
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let tmp = path.with_extension(format!("o.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: cannot write: {e}", path.display())
+        })
+}
+
 /// Links `objects` into the shared library `lib`, exporting only
 /// `nrnrs_mechanism_table`. Writes `lib` and, on Linux, a version script
 /// in `cache`.
@@ -776,7 +839,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     let units: Result<Vec<Vec<Unit>>, _> = lowered
         .par_iter()
         .zip(&prefixes)
-        .map(|(l, p)| codegen::rust::emit_units(&l.module, p, l.fingerprint))
+        .map(|(l, p)| codegen::rust::emit_units(&l.module, p))
         .collect();
     let (owner, units): (Vec<usize>, Vec<Unit>) = match units {
         Ok(u) => u
@@ -787,7 +850,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         Err(e) => return internal(&mut out, &e),
     };
     let stems: Vec<String> = units
-        .iter()
+        .par_iter()
         .zip(&owner)
         .map(|(u, &k)| {
             let tail = ident_tail(&lowered[k].spec.name);
@@ -818,6 +881,21 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         Err(e) => return internal(&mut out, &e),
     };
     let table_stem = object_stem(&table_source, &version, Part::Table, "table");
+    // The fingerprints of the .mod files: an object of their own, so that a
+    // comment recompiles nothing.
+    let fingerprints: Vec<(String, u64)> = prefixes
+        .iter()
+        .zip(&lowered)
+        .map(|(p, l)| (codegen::rust::fingerprint_symbol(p), l.fingerprint))
+        .collect();
+    let fp_text: String = fingerprints
+        .iter()
+        .map(|(name, fp)| format!("{name} {fp:#018x}\n"))
+        .collect();
+    let fp_stem = format!(
+        "nrnrs_{}_fingerprints",
+        hash_hex(&[fp_text.as_bytes(), FINGERPRINTS_FORMAT.as_bytes()])
+    );
     if args.verbose {
         let _ = writeln!(
             out,
@@ -830,6 +908,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     let key = hash_hex(&[
         table_source.as_bytes(),
         stems.join(" ").as_bytes(),
+        fp_stem.as_bytes(),
         version.as_bytes(),
         rustc_flags(Part::Unit).join(" ").as_bytes(),
         rustc_flags(Part::Table).join(" ").as_bytes(),
@@ -856,6 +935,11 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         .filter(|&u| !object(&stems[u]).is_file())
         .collect();
     let table_cached = object(&table_stem).is_file();
+    if !object(&fp_stem).is_file() {
+        if let Err(e) = write_fingerprints(&object(&fp_stem), &fingerprints) {
+            return usage(e);
+        }
+    }
     let _ = writeln!(
         out,
         "  rustc (opt-level 3): {} unit(s) to compile, {} cached, the table {}, {} job(s)",
@@ -876,14 +960,18 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     }
     let _ = out.flush();
     drop(out);
-    // The units and the table compile in parallel; the table is job
-    // `None`.
+    // The units and the table compile in parallel.
+    #[derive(Clone, Copy)]
+    enum Job {
+        Unit(usize),
+        Table,
+    }
     let t1 = Instant::now();
     let done = Mutex::new(0usize);
-    let jobs: Vec<Option<usize>> = todo
+    let jobs: Vec<Job> = todo
         .iter()
-        .map(|&k| Some(k))
-        .chain((!table_cached).then_some(None))
+        .map(|&u| Job::Unit(u))
+        .chain((!table_cached).then_some(Job::Table))
         .collect();
     let total = jobs.len();
     let failures: Vec<(String, String)> = jobs
@@ -891,7 +979,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         .filter_map(|job| {
             let t = Instant::now();
             let (what, result) = match *job {
-                Some(u) => {
+                Job::Unit(u) => {
                     let l = &lowered[owner[u]];
                     let unit = &units[u];
                     let stem = &stems[u];
@@ -910,7 +998,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
                     }
                     (what, r)
                 }
-                None => {
+                Job::Table => {
                     let src = cache.join(format!("{table_stem}.rs"));
                     let r = compile_object(
                         &compiler.program,
@@ -955,7 +1043,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let t2 = Instant::now();
-    let mut objects: Vec<PathBuf> = vec![object(&table_stem)];
+    let mut objects: Vec<PathBuf> = vec![object(&table_stem), object(&fp_stem)];
     objects.extend(stems.iter().map(|stem| object(stem)));
     let tmp_lib = cache.join(format!(
         "{}.{}.tmp",

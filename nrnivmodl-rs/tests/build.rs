@@ -194,8 +194,8 @@ fn units(text: &str) -> (usize, usize) {
 }
 
 /// The cached unit objects of a build folder, by mechanism name, with
-/// `_lanes` for a lanes unit (the table's object, `nrnrs_<hash>_table.o`,
-/// left out).
+/// `_lanes` for a lanes unit (the table's and the fingerprints' objects,
+/// `nrnrs_<hash>_table.o` and `nrnrs_<hash>_fingerprints.o`, left out).
 fn cached_objects(dir: &Path) -> Vec<String> {
     let cache = dir.join(runtime::arch_dir()).join(".nrnivmodl-rs-cache");
     let mut v: Vec<String> = std::fs::read_dir(cache)
@@ -205,7 +205,7 @@ fn cached_objects(dir: &Path) -> Vec<String> {
             let stem = name.strip_suffix(".o")?.strip_prefix("nrnrs_")?;
             Some(stem.split_once('_')?.1.to_string())
         })
-        .filter(|name| name != "table")
+        .filter(|name| name != "table" && name != "fingerprints")
         .collect();
     v.sort();
     v
@@ -237,19 +237,40 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     assert_eq!(units(&text), (n, 0), "{text}");
     let before = hh_demo(&library(dir.path()));
 
-    // A comment changes the file but no kernel: only hh's kernels unit,
-    // which holds the file's fingerprint, is recompiled; neither its lanes
-    // unit nor the table is.
+    // A comment changes the file but no code: no unit and not the table is
+    // recompiled; the library is relinked with the file's new fingerprint.
     let hh = dir.path().join("hh.mod");
+    let fingerprints = || {
+        let mut v: Vec<String> = std::fs::read_dir(
+            dir.path()
+                .join(runtime::arch_dir())
+                .join(".nrnivmodl-rs-cache"),
+        )
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("_fingerprints.o"))
+        .collect();
+        v.sort();
+        v
+    };
+    let fp_before = fingerprints();
+    assert_eq!(fp_before.len(), 1, "{fp_before:?}");
     let mut text_hh = std::fs::read_to_string(&hh).unwrap();
     text_hh.push_str("\n: an edit\n");
     std::fs::write(&hh, &text_hh).unwrap();
     let (code, text) = run_in(dir.path(), &["-v"]);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(units(&text), (1, n - 1), "{text}");
-    assert!(text.contains("compile hh (./hh.mod)"), "{text}");
-    assert!(text.contains("cached hh lanes (./hh.mod)"), "{text}");
+    assert_eq!(units(&text), (0, n), "{text}");
+    assert!(text.contains("cached hh (./hh.mod)"), "{text}");
     assert!(text.contains("the table cached"), "{text}");
+    assert!(text.contains("nrnivmodl-rs: built"), "{text}");
+    let fp_after = fingerprints();
+    assert_eq!(
+        fp_after.len(),
+        1,
+        "the old fingerprints are pruned: {fp_after:?}"
+    );
+    assert_ne!(fp_after, fp_before, "a new fingerprint");
     assert_eq!(hh_demo(&library(dir.path())), before);
 
     // A rate constant: hh's kernels unit alone is recompiled, and the new

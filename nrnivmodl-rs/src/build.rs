@@ -71,10 +71,6 @@ const OLD_WORK: &str = ".nrnivmodl-rs-work";
 const RUSTC_FLAGS: &[&str] = &[
     "--edition",
     "2021",
-    "--crate-type",
-    "lib",
-    "--emit",
-    "obj",
     "-C",
     "opt-level=3",
     "-C",
@@ -435,8 +431,25 @@ fn symbol_prefix(name: &str) -> String {
 /// The cache file stem of a unit or of the table: the hash of its source,
 /// the compiler's version and the flags, and a readable tail.
 fn object_stem(source: &str, version: &str, part: Part, tail: &str) -> String {
+    object_stem_with(source, "", version, part, tail)
+}
+
+/// [`object_stem`] of a unit compiled against the support crate
+/// `support_stem` (whose symbols its object names).
+fn object_stem_with(
+    source: &str,
+    support_stem: &str,
+    version: &str,
+    part: Part,
+    tail: &str,
+) -> String {
     let flags = rustc_flags(part).join(" ");
-    let h = hash_hex(&[source.as_bytes(), version.as_bytes(), flags.as_bytes()]);
+    let h = hash_hex(&[
+        source.as_bytes(),
+        support_stem.as_bytes(),
+        version.as_bytes(),
+        flags.as_bytes(),
+    ]);
     format!("nrnrs_{h}_{tail}")
 }
 
@@ -447,13 +460,26 @@ struct RustcFailure {
     report: String,
 }
 
-/// Compiles one generated source `src` to the object `obj` with `rustc`,
-/// writing it to `src_path` first. On a compile error, the report maps each
-/// line rustc names back through `unit` (when given) to `lowered`'s .mod
-/// locations. Runs at build time; writes `src_path` and `obj` only.
+/// What [`compile_object`] makes of a source.
+#[derive(Clone, Copy)]
+enum Output<'a> {
+    /// An object (a unit, with the support crate's metadata when given, or
+    /// the table).
+    Object { support: Option<&'a Path> },
+    /// The support crate ([`codegen::rust::emit_support`]): its object and
+    /// its metadata `rmeta`, which the units are compiled against.
+    Support { rmeta: &'a Path },
+}
+
+/// Compiles one generated source `src` to the object `obj` (and what else
+/// `output` says) with `rustc`, writing it to `src_path` first. On a
+/// compile error, the report maps each line rustc names back through
+/// `unit` (when given) to `lowered`'s .mod locations. Runs at build time;
+/// writes `src_path`, `obj` and a support crate's metadata only.
 fn compile_object(
     rustc: &Path,
     part: Part,
+    output: Output,
     source: &str,
     src_path: &Path,
     obj: &Path,
@@ -463,30 +489,71 @@ fn compile_object(
     if let Err(e) = std::fs::write(src_path, source) {
         return fail(format!("{}: cannot write: {e}", src_path.display()));
     }
-    let crate_name = obj
+    let stem = obj
         .file_stem()
         .map(|s| s.to_string_lossy().replace(['.', '-'], "_"))
         .unwrap_or_else(|| "nrnmech".into());
     let tmp = obj.with_extension(format!("o.{}.tmp", std::process::id()));
-    let result = Command::new(rustc)
-        .args(rustc_flags(part))
-        .args(["--crate-name", &crate_name])
-        .arg("-o")
-        .arg(&tmp)
-        .arg(src_path)
-        .output();
+    let mut cmd = Command::new(rustc);
+    cmd.args(rustc_flags(part));
+    // Outputs written under temporary names, then renamed into place.
+    let mut outputs = vec![(tmp.clone(), obj.to_path_buf())];
+    match output {
+        Output::Object { support } => {
+            cmd.args([
+                "--crate-type",
+                "lib",
+                "--emit",
+                "obj",
+                "--crate-name",
+                &stem,
+            ])
+            .arg("-o")
+            .arg(&tmp);
+            if let Some(rmeta) = support {
+                let mut arg =
+                    std::ffi::OsString::from(format!("{}=", codegen::rust::SUPPORT_CRATE));
+                arg.push(rmeta);
+                cmd.arg("--extern").arg(arg);
+            }
+        }
+        Output::Support { rmeta } => {
+            let tmp_meta = rmeta.with_extension(format!("rmeta.{}.tmp", std::process::id()));
+            let mut emit = std::ffi::OsString::from("obj=");
+            emit.push(&tmp);
+            emit.push(",metadata=");
+            emit.push(&tmp_meta);
+            cmd.args([
+                "--crate-type",
+                "rlib",
+                "--crate-name",
+                codegen::rust::SUPPORT_CRATE,
+            ])
+            .args(["-C", &format!("metadata={stem}")])
+            .arg("--emit")
+            .arg(emit);
+            outputs.push((tmp_meta, rmeta.to_path_buf()));
+        }
+    }
+    let result = cmd.arg(src_path).output();
     let result = match result {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot run `{}`: {e}", rustc.display())),
     };
     if result.status.success() {
-        if let Err(e) = std::fs::rename(&tmp, obj) {
-            let _ = std::fs::remove_file(&tmp);
-            return fail(format!("{}: cannot write: {e}", obj.display()));
+        for (tmp, path) in &outputs {
+            if let Err(e) = std::fs::rename(tmp, path) {
+                for (tmp, _) in &outputs {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return fail(format!("{}: cannot write: {e}", path.display()));
+            }
         }
         return Ok(());
     }
-    let _ = std::fs::remove_file(&tmp);
+    for (tmp, _) in &outputs {
+        let _ = std::fs::remove_file(tmp);
+    }
     fail(explain_rustc_errors(
         &String::from_utf8_lossy(&result.stderr),
         src_path,
@@ -849,13 +916,16 @@ pub fn run(args: &BuildArgs) -> ExitCode {
             .unzip(),
         Err(e) => return internal(&mut out, &e),
     };
+    // What every unit uses, compiled once (its name also keys the units).
+    let support_source = codegen::rust::emit_support();
+    let support_stem = object_stem(&support_source, &version, Part::Unit, "support");
     let stems: Vec<String> = units
         .par_iter()
         .zip(&owner)
         .map(|(u, &k)| {
             let tail = ident_tail(&lowered[k].spec.name);
             let tail = if u.lanes { tail + "_lanes" } else { tail };
-            object_stem(&u.source, &version, Part::Unit, &tail)
+            object_stem_with(&u.source, &support_stem, &version, Part::Unit, &tail)
         })
         .collect();
     // What a unit is, in messages.
@@ -935,6 +1005,9 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         .filter(|&u| !object(&stems[u]).is_file())
         .collect();
     let table_cached = object(&table_stem).is_file();
+    // (rustc takes metadata only from files named `lib*.rmeta`.)
+    let support_rmeta = cache.join(format!("lib{support_stem}.rmeta"));
+    let support_cached = object(&support_stem).is_file() && support_rmeta.is_file();
     if !object(&fp_stem).is_file() {
         if let Err(e) = write_fingerprints(&object(&fp_stem), &fingerprints) {
             return usage(e);
@@ -942,10 +1015,11 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     }
     let _ = writeln!(
         out,
-        "  rustc (opt-level 3): {} unit(s) to compile, {} cached, the table {}, {} job(s)",
+        "  rustc (opt-level 3): {} unit(s) to compile, {} cached, the table {}, the support crate {}, {} job(s)",
         todo.len(),
         units.len() - todo.len(),
         if table_cached { "cached" } else { "to compile" },
+        if support_cached { "cached" } else { "to compile" },
         rayon::current_num_threads()
     );
     if args.verbose {
@@ -960,13 +1034,54 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     }
     let _ = out.flush();
     drop(out);
+    let t1 = Instant::now();
+    // The support crate first: the units are compiled against it.
+    if !support_cached {
+        let t = Instant::now();
+        let src = cache.join(format!("{support_stem}.rs"));
+        let r = compile_object(
+            &compiler.program,
+            Part::Unit,
+            Output::Support {
+                rmeta: &support_rmeta,
+            },
+            &support_source,
+            &src,
+            &object(&support_stem),
+            None,
+        );
+        let mut out = std::io::stdout().lock();
+        match r {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&src);
+                let _ = writeln!(
+                    out,
+                    "  the support crate {:.2} s",
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            Err(f) => {
+                if let Some(code) = confirm(&mut out) {
+                    return code;
+                }
+                let _ = writeln!(
+                    out,
+                    "nrnivmodl-rs: internal error: the Rust support crate does not compile.\n\
+                     This is a bug in nrnivmodl-rs, not in your files; please report it.\n\
+                     The generated source is kept in {}.\nrustc said:\n{}",
+                    src.display(),
+                    f.report
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
     // The units and the table compile in parallel.
     #[derive(Clone, Copy)]
     enum Job {
         Unit(usize),
         Table,
     }
-    let t1 = Instant::now();
     let done = Mutex::new(0usize);
     let jobs: Vec<Job> = todo
         .iter()
@@ -988,6 +1103,9 @@ pub fn run(args: &BuildArgs) -> ExitCode {
                     let r = compile_object(
                         &compiler.program,
                         Part::Unit,
+                        Output::Object {
+                            support: Some(&support_rmeta),
+                        },
                         &unit.source,
                         &src,
                         &object(stem),
@@ -1003,6 +1121,7 @@ pub fn run(args: &BuildArgs) -> ExitCode {
                     let r = compile_object(
                         &compiler.program,
                         Part::Table,
+                        Output::Object { support: None },
                         &table_source,
                         &src,
                         &object(&table_stem),
@@ -1043,7 +1162,8 @@ pub fn run(args: &BuildArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let t2 = Instant::now();
-    let mut objects: Vec<PathBuf> = vec![object(&table_stem), object(&fp_stem)];
+    let mut objects: Vec<PathBuf> =
+        vec![object(&table_stem), object(&fp_stem), object(&support_stem)];
     objects.extend(stems.iter().map(|stem| object(stem)));
     let tmp_lib = cache.join(format!(
         "{}.{}.tmp",
@@ -1062,12 +1182,17 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     let _ = std::fs::write(&stamp, format!("{key}\n"));
     record_compiler(&cache, &rustc, &compiler);
     // Prune what the library no longer uses (only files named like ours).
-    let keep: HashSet<PathBuf> = objects.iter().cloned().collect();
+    let keep: HashSet<PathBuf> = objects
+        .iter()
+        .cloned()
+        .chain([support_rmeta.clone()])
+        .collect();
     if let Ok(rd) = std::fs::read_dir(&cache) {
         for e in rd.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("nrnrs_") && !keep.contains(&p) {
+            let ours = name.starts_with("nrnrs_") || name.starts_with("libnrnrs_");
+            if ours && !keep.contains(&p) {
                 if args.verbose {
                     let _ = writeln!(out, "    pruned {name}");
                 }

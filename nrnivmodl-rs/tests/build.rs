@@ -194,8 +194,9 @@ fn units(text: &str) -> (usize, usize) {
 }
 
 /// The cached unit objects of a build folder, by mechanism name, with
-/// `_lanes` for a lanes unit (the table's and the fingerprints' objects,
-/// `nrnrs_<hash>_table.o` and `nrnrs_<hash>_fingerprints.o`, left out).
+/// `_lanes` for a lanes unit (the objects of the table, the fingerprints
+/// and the support crate, `nrnrs_<hash>_{table,fingerprints,support}.o`,
+/// left out).
 fn cached_objects(dir: &Path) -> Vec<String> {
     let cache = dir.join(runtime::arch_dir()).join(".nrnivmodl-rs-cache");
     let mut v: Vec<String> = std::fs::read_dir(cache)
@@ -205,7 +206,7 @@ fn cached_objects(dir: &Path) -> Vec<String> {
             let stem = name.strip_suffix(".o")?.strip_prefix("nrnrs_")?;
             Some(stem.split_once('_')?.1.to_string())
         })
-        .filter(|name| name != "table" && name != "fingerprints")
+        .filter(|name| !["table", "fingerprints", "support"].contains(&name.as_str()))
         .collect();
     v.sort();
     v
@@ -291,8 +292,10 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     assert_eq!(units(&text), (1, n - 1), "{text}");
     assert!(text.contains("compile hh (./hh.mod)"), "{text}");
     assert!(text.contains("cached hh lanes (./hh.mod)"), "{text}");
-    // The table names kernels by mechanism, so it is not recompiled.
+    // The table names kernels by mechanism, so it is not recompiled; the
+    // support crate the units share is compiled once.
     assert!(text.contains("the table cached"), "{text}");
+    assert!(text.contains("the support crate cached"), "{text}");
     assert_ne!(hh_demo(&library(dir.path())), before);
     // The objects of the old hh are gone.
     assert_eq!(cached_objects(dir.path()), objects);

@@ -73,6 +73,12 @@
 //! 1.0f64))`), except those nested more than `MAX_INLINE_DEPTH` deep, which
 //! become a block of `let`s in evaluation order (rustc's parser overflows on
 //! a few thousand nested parentheses).
+//!
+//! `nrnivmodl-rs` builds the same code split for incremental builds: the
+//! preamble's helpers as a support crate ([`emit_support`]), each
+//! mechanism's kernels and lane bodies as units that use it
+//! ([`emit_units`]), and the metadata and table as one more unit
+//! ([`emit_table`]).
 
 use std::fmt::Write as _;
 
@@ -220,7 +226,7 @@ pub fn kernel_symbol(symbol_prefix: &str, phase: Phase) -> String {
 
 /// The exported name of the lane runner of `phase` in a lanes unit emitted
 /// with `symbol_prefix`: `extern "C" fn(pack, i, n) -> u32` runs groups of
-/// [`lanes::WIDTH`] instances from `i` while the lanes can, and returns where
+/// four instances from `i` while the lanes can, and returns where
 /// it stopped (a group the scalar body must run, or fewer than a group
 /// before `n`).
 pub fn lane_runner_symbol(symbol_prefix: &str, phase: Phase) -> String {

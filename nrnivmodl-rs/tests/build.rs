@@ -430,14 +430,15 @@ fn a_changed_rustc_is_noticed_and_the_build_redone_with_it() {
         .join(".nrnivmodl-rs-cache/compiler");
     let real = std::fs::read_to_string(&record).unwrap();
     let lines: Vec<&str> = real.lines().collect();
-    assert_eq!(lines.len(), 3, "{real}");
+    assert_eq!(lines.len(), 4, "{real}");
     assert!(lines[2].starts_with("rustc "), "{real}");
-    // As if the last build had used an older toolchain.
+    // As if the last build had used an older toolchain, since replaced
+    // (what decides the compiler, the last line, changed).
     std::fs::write(
         &record,
         format!(
-            "{}\n{}\nrustc 1.0.0 (an older toolchain)\n",
-            lines[0], lines[1]
+            "{}\n{}\nrustc 1.0.0 (an older toolchain)\n{}/changed\n",
+            lines[0], lines[1], lines[3]
         ),
     )
     .unwrap();
@@ -451,4 +452,43 @@ fn a_changed_rustc_is_noticed_and_the_build_redone_with_it() {
     assert_eq!(std::fs::read_to_string(&record).unwrap(), real);
     let mut m = Model::new();
     m.load_library(&library(dir.path())).unwrap();
+}
+
+/// When nothing that decides what `rustc` stands for has changed (the file
+/// it resolves to, rustup's settings and overrides, the compiler's files),
+/// an edit's build runs no `rustc --version`: only the compiles.
+#[cfg(unix)]
+#[test]
+fn an_unchanged_rustc_is_not_asked_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    builtin_mods(dir.path());
+    let log = dir.path().join("rustc.log");
+    let fake = dir.path().join("logging-rustc");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec rustc \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let rustc = fake.to_str().unwrap();
+    let (code, text) = run_in(dir.path(), &["--rustc", rustc]);
+    assert_eq!(code, 0, "{text}");
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert!(first.lines().any(|l| l == "--version"), "{first}");
+    std::fs::remove_file(&log).unwrap();
+    let hh = dir.path().join("hh.mod");
+    let edited = std::fs::read_to_string(&hh).unwrap().replace(
+        "b = 0.125 * exp(-(u + 65) / 80)",
+        "b = 0.25 * exp(-(u + 65) / 80)",
+    );
+    std::fs::write(&hh, edited).unwrap();
+    let (code, text) = run_in(dir.path(), &["--rustc", rustc]);
+    assert_eq!(code, 0, "{text}");
+    let second = std::fs::read_to_string(&log).unwrap();
+    assert!(!second.lines().any(|l| l == "--version"), "{second}");
+    assert_eq!(second.lines().count(), 1, "one unit compiled: {second}");
 }

@@ -84,7 +84,10 @@ pub struct BuildArgs {
     /// Print which units are cached, compiled and pruned.
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// The rustc to use (default: `rustc` on PATH).
+    /// The rustc to use (default: `rustc` on PATH). The compiler it stands
+    /// for is identified once and recorded in the build folder, then
+    /// identified again only when the file it resolves to, rustup's
+    /// settings and overrides or the toolchain's files change.
     #[arg(long, value_name = "PATH")]
     pub rustc: Option<PathBuf>,
 }

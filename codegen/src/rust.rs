@@ -1329,12 +1329,14 @@ impl Mech<'_> {
         format!("m{}_f{}_{}", self.k, h.index(), tail(&f.name))
     }
 
-    fn emit(&self, out: &mut Out) {
+    /// The mechanism's banner (`what` after its name), its context type
+    /// and its GLOBAL slot count, which its kernels and lane bodies use.
+    fn header(&self, out: &mut Out, what: &str) {
         let m = self.module();
         let layout = &m.layout;
         out.line("");
         out.line(&format!(
-            "// ---- mechanism {} `{}` ----",
+            "// ---- mechanism {} `{}`{what} ----",
             self.k,
             comment(&m.name)
         ));
@@ -1350,6 +1352,11 @@ impl Mech<'_> {
             self.k,
             layout.n_global_slots()
         ));
+    }
+
+    fn emit(&self, out: &mut Out) {
+        let m = self.module();
+        self.header(out, "");
         for (h, f) in m.functions.iter() {
             out.mark(Origin::Function(f.name.clone()));
             self.function(out, h, f);
@@ -1365,25 +1372,7 @@ impl Mech<'_> {
     /// body, and its runner exported as [`lane_runner_symbol`].
     fn emit_lanes(&self, out: &mut Out) {
         let m = self.module();
-        let layout = &m.layout;
-        out.line("");
-        out.line(&format!(
-            "// ---- mechanism {} `{}`: lane bodies ----",
-            self.k,
-            comment(&m.name)
-        ));
-        out.line(&format!(
-            "type {} = Cx<{}, {}, {}>;",
-            self.cx_type(),
-            layout.n_columns(),
-            layout.ions.len(),
-            layout.pointers.len()
-        ));
-        out.line(&format!(
-            "const M{}_N_GLOBALS: u32 = {};",
-            self.k,
-            layout.n_global_slots()
-        ));
+        self.header(out, ": lane bodies");
         let Some(prefix) = self.symbol_prefix else {
             return;
         };

@@ -318,26 +318,31 @@ fn an_edit_recompiles_only_the_mechanism_it_changes() {
     assert!(err.contains("pas"), "{err}");
 }
 
+/// Writes the executable script `path` (a stand-in for `rustc`).
+#[cfg(unix)]
+fn script(path: &Path, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
 /// A `rustc` that fails on hh's unit with an error inside the state
 /// kernel, as a bug of the Rust back end would.
 #[cfg(unix)]
 #[test]
 fn a_rustc_error_in_generated_code_names_the_mod_file_and_line() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     builtin_mods(dir.path());
-    let fake = dir.path().join("fake-rustc");
-    std::fs::write(
-        &fake,
+    let fake = script(
+        &dir.path().join("fake-rustc"),
         "#!/bin/sh\n\
          for a in \"$@\"; do last=\"$a\"; done\n\
          case \"$last\" in *_hh.rs)\n\
            sed -i 's/^\\(pub unsafe extern \"C\" fn .*_hh_k_state(.*{\\)$/\\1 let _bad: u8 = 1.5;/' \"$last\";;\n\
          esac\n\
          exec rustc \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let (code, text) = run_in(dir.path(), &["--rustc", fake.to_str().unwrap()]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("internal error"), "{text}");
@@ -460,20 +465,16 @@ fn a_changed_rustc_is_noticed_and_the_build_redone_with_it() {
 #[cfg(unix)]
 #[test]
 fn an_unchanged_rustc_is_not_asked_again() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     builtin_mods(dir.path());
     let log = dir.path().join("rustc.log");
-    let fake = dir.path().join("logging-rustc");
-    std::fs::write(
-        &fake,
-        format!(
+    let fake = script(
+        &dir.path().join("logging-rustc"),
+        &format!(
             "#!/bin/sh\necho \"$1\" >> '{}'\nexec rustc \"$@\"\n",
             log.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let rustc = fake.to_str().unwrap();
     let (code, text) = run_in(dir.path(), &["--rustc", rustc]);
     assert_eq!(code, 0, "{text}");

@@ -54,21 +54,14 @@ def _soma_detector(h, soma, keep):
     return vec
 
 
-def _named(ns):
-    """Mechanism names: NEURON's built-in names, or `ns::name` for the
-    mechanisms of a library loaded with nrn_load_dll under namespace `ns`
-    (the nrnrs AOT measurement; the built-ins keep the bare names)."""
-    return (lambda name: f"{ns}::{name}") if ns else (lambda name: name)
-
-
-def _soma_and_dendrite(h, mech, i, dend_l, dend_diam, dend_nseg):
+def _soma_and_dendrite(h, i, dend_l, dend_diam, dend_nseg):
     """Cell i's soma (L = diam = 20 µm, one segment, hh) and its dendrite,
     connected at soma(1), with no mechanism yet."""
     soma = h.Section(name=f"soma_{i}")
     soma.L = SOMA_L
     soma.diam = SOMA_DIAM
     soma.nseg = 1
-    soma.insert(mech("hh"))
+    soma.insert("hh")
     dend = h.Section(name=f"dend_{i}")
     dend.L = dend_l
     dend.diam = dend_diam
@@ -77,24 +70,23 @@ def _soma_and_dendrite(h, mech, i, dend_l, dend_diam, dend_nseg):
     return soma, dend
 
 
-def build_hh_cells(h, n, variant, ns=None):
+def build_hh_cells(h, n, variant):
     """N independent cells: soma (L = diam = 20 µm, hh) and a dendrite
     (1000 µm, diam 1 µm, nseg 100) at soma(1), hh everywhere (variant "hh")
     or a pas dendrite (variant "pas"); IClamp at soma(0.5)."""
-    mech = _named(ns)
     if variant not in STIM_AMP:
         raise ValueError(f"unknown hh-cells variant {variant!r}")
     keep, vecs = [], []
     for i in range(n):
-        soma, dend = _soma_and_dendrite(h, mech, i, DEND_L, DEND_DIAM, DEND_NSEG)
+        soma, dend = _soma_and_dendrite(h, i, DEND_L, DEND_DIAM, DEND_NSEG)
         if variant == "hh":
-            dend.insert(mech("hh"))
+            dend.insert("hh")
         else:
-            dend.insert(mech("pas"))
+            dend.insert("pas")
             for seg in dend:
                 seg.pas.g = PAS_G
                 seg.pas.e = PAS_E
-        stim = getattr(h, mech("IClamp"))(soma(0.5))
+        stim = h.IClamp(soma(0.5))
         stim.delay = STIM_DELAY
         stim.dur = STIM_DUR
         stim.amp = STIM_AMP[variant]
@@ -103,17 +95,16 @@ def build_hh_cells(h, n, variant, ns=None):
     return Built(keep, vecs, n * HH_CELL_COMPARTMENTS, HH_TSTOP)
 
 
-def build_ring(h, n, net, ns=None):
+def build_ring(h, n, net):
     """N cells (soma + short hh dendrite), an ExpSyn at each soma(0.5), the
     connections of `net` (from `ring_network`) and a NetStim kicking cell 0."""
-    mech = _named(ns)
     keep, vecs, cells = [], [], []
     for i in range(n):
         soma, dend = _soma_and_dendrite(
-            h, mech, i, RING_DEND_L, RING_DEND_DIAM, RING_DEND_NSEG
+            h, i, RING_DEND_L, RING_DEND_DIAM, RING_DEND_NSEG
         )
-        dend.insert(mech("hh"))
-        syn = getattr(h, mech("ExpSyn"))(soma(0.5))
+        dend.insert("hh")
+        syn = h.ExpSyn(soma(0.5))
         syn.tau = SYN_TAU
         syn.e = SYN_E
         keep += [soma, dend, syn]
@@ -126,7 +117,7 @@ def build_ring(h, n, net, ns=None):
         nc.delay = delay
         nc.weight[0] = weight
         keep.append(nc)
-    stim = getattr(h, mech("NetStim"))()
+    stim = h.NetStim()
     stim.number = 1
     stim.start = KICK_START
     stim.noise = 0
@@ -155,12 +146,12 @@ def ring_network(n, seed, ring_weight, extra_weight):
     return {"connections": conns, "kick_weight": ring_weight, "seed": seed}
 
 
-def build(h, model, n, net=None, ns=None):
+def build(h, model, n, net=None):
     """Builds benchmark `model` ("hh", "pas" or "ring") with N cells."""
     if model in ("hh", "pas"):
-        return build_hh_cells(h, n, model, ns)
+        return build_hh_cells(h, n, model)
     if model == "ring":
-        return build_ring(h, n, net, ns)
+        return build_ring(h, n, net)
     raise ValueError(f"unknown model {model!r}")
 
 

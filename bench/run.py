@@ -8,15 +8,15 @@ one run on one machine (issue 7).
 1. Setup (timed separately, never part of a measurement): creates
    bench/.venv, pip-installs neuron==9.0.2, arbor==0.12.2, maturin and
    numpy, builds nrnrs-py as a wheel (`maturin build --release`, target
-   dir $CARGO_TARGET_DIR or target/bench) installed into that venv, and
-   builds mechanisms/mod/*.mod with nrnivmodl-rs into bench/.aot/aotmech
-   (the AOT library).
+   dir $CARGO_TARGET_DIR or target/bench) installed into that venv. Its
+   built-in mechanisms are compiled ahead of time by the build (the
+   `mechanisms` crate's build script), which setup checks.
 2. Runs every benchmark: one fresh process (bench/worker.py) per
    (simulator, model, N, threads, repeat), interleaved (for each repeat:
    NEURON, nrnrs JIT, nrnrs AOT, Arbor). Only the run is timed:
    finitialize + continuerun for NEURON and nrnrs (same Python code,
-   bench/models.py; nrnrs AOT uses the library's aotmech::hh etc. through
-   h.nrn_load_dll), `sim.run` for Arbor (bench/arbor_models.py).
+   bench/models.py; nrnrs AOT is the package as it is, nrnrs JIT the same
+   with NRNRS_BUILTINS=jit), `sim.run` for Arbor (bench/arbor_models.py).
 3. Reports median/min/max wall time, ns per compartment-step, the speedup
    of nrnrs over NEURON and over Arbor, spike counts (nrnrs must equal
    NEURON cell by cell: MISMATCH and exit status 1 otherwise) and nrnrs's
@@ -46,13 +46,9 @@ VENV = BENCH / ".venv"
 PY = VENV / "bin" / "python"
 RESULTS = BENCH / "results"
 SIMS = ("neuron", "nrnrs", "nrnrs-aot", "arbor")
-LABEL = {"neuron": "NEURON 9.0.2", "nrnrs": "nrnrs (JIT)", "nrnrs-aot": "nrnrs (AOT)",
+LABEL = {"neuron": "NEURON 9.0.2", "nrnrs": "nrnrs (JIT)", "nrnrs-aot": "nrnrs (AOT, default)",
          "arbor": "Arbor 0.12.2"}
 OURS = ("nrnrs", "nrnrs-aot")
-# The AOT library: mechanisms/mod/*.mod built by nrnivmodl-rs in here; its
-# mechanisms are aotmech::hh, aotmech::pas, ... next to the JIT built-ins.
-AOT_DIR = BENCH / ".aot" / "aotmech"
-AOT_LIB = AOT_DIR / "x86_64" / "libnrnmech.so"
 PHASES = ("currents", "matrix_setup", "solve", "states", "events")
 
 # The ring's network, made here once and given to every simulator.
@@ -102,38 +98,27 @@ def run_checked(cmd, **kw):
     return r
 
 
-def build_aot(env, times):
-    """Builds nrnivmodl-rs and, with it, the library of the built-in
-    mechanisms' .mod files. Returns why it failed, or None."""
-    r = timed("build nrnivmodl-rs", times, lambda: subprocess.run(
-        ["cargo", "build", "-q", "--release", "-p", "nrnivmodl-rs"], cwd=ROOT, env=env,
-        capture_output=True, text=True))
+def check_aot():
+    """Why the installed nrnrs does not run its built-ins compiled ahead of
+    time (its default), or None."""
+    env = {k: v for k, v in os.environ.items() if k != "NRNRS_BUILTINS"}
+    r = subprocess.run([str(PY), "-c", "import nrnrs; print(nrnrs.builtin_backend())"],
+                       capture_output=True, text=True, env=env)
     if r.returncode != 0:
-        return f"cargo build -p nrnivmodl-rs failed: {r.stderr[-1500:]}"
-    exe = Path(env["CARGO_TARGET_DIR"]) / "release" / "nrnivmodl-rs"
-    if AOT_DIR.exists():
-        shutil.rmtree(AOT_DIR)
-    AOT_DIR.mkdir(parents=True)
-    for f in (ROOT / "mechanisms" / "mod").glob("*.mod"):
-        shutil.copy(f, AOT_DIR / f.name)
-    r = timed("nrnivmodl-rs on mechanisms/mod", times, lambda: subprocess.run(
-        [str(exe)], cwd=AOT_DIR, capture_output=True, text=True))
-    if r.returncode != 0 or not AOT_LIB.exists():
-        return f"nrnivmodl-rs failed on mechanisms/mod: {r.stderr[-1500:]}"
+        return f"cannot import nrnrs: {r.stderr[-1500:]}"
+    if r.stdout.strip() != "('aot', None)":
+        return f"the installed nrnrs's built-ins are {r.stdout.strip()}"
     return None
 
 
 def setup(skip):
-    """Makes bench/.venv with NEURON, Arbor and nrnrs, and the AOT library.
-    Returns (seconds per step, why Arbor is unavailable or None, why AOT
-    is unavailable or None)."""
+    """Makes bench/.venv with NEURON, Arbor and nrnrs. Returns (seconds per
+    step, why Arbor is unavailable or None, why the AOT built-ins are
+    unavailable or None)."""
     times = {}
-    aot_missing = None
     if skip:
         if not PY.exists():
             sys.exit("--skip-setup: bench/.venv does not exist; run once without it")
-        if not AOT_LIB.exists():
-            aot_missing = f"{AOT_LIB} does not exist (run once without --skip-setup)"
     else:
         if not PY.exists():
             timed("create venv", times, lambda: run_checked([sys.executable, "-m", "venv", VENV]))
@@ -155,14 +140,13 @@ def setup(skip):
             wheel = next(Path(wheels).glob("nrnrs-*.whl"))
             timed("pip install nrnrs wheel", times, lambda: run_checked(
                 [PY, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", wheel]))
-        aot_missing = build_aot(env, times)
     r = subprocess.run([str(PY), "-c", "import arbor; print(arbor.__version__)"],
                        capture_output=True, text=True)
     arbor_missing = None
     if r.returncode != 0 or r.stdout.strip() != "0.12.2":
         arbor_missing = (f"Arbor 0.12.2 is not importable in bench/.venv (Python "
                          f"{platform.python_version()}): {(r.stderr or r.stdout).strip()[-300:]}")
-    return times, arbor_missing, aot_missing
+    return times, arbor_missing, check_aot()
 
 
 # ---------------------------------------------------------------- measuring
@@ -173,8 +157,10 @@ def measure(sim, model, n, threads, net_file, cwd):
     cmd = [str(PY), str(BENCH / "worker.py"), sim, model, str(n), str(threads)]
     if net_file:
         cmd.append(str(net_file))
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(BENCH),
-               NRNRS_BENCH_AOT_LIB=str(AOT_LIB))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(BENCH))
+    env.pop("NRNRS_BUILTINS", None)
+    if sim == "nrnrs":
+        env["NRNRS_BUILTINS"] = "jit"
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=1800)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if r.returncode != 0 or not lines:
@@ -326,8 +312,9 @@ def markdown(res):
 
 
 def acceptance(res):
-    """Issue 7's bars, for each nrnrs path measured (JIT: the built-in
-    mechanisms compiled at startup; AOT: the library nrnivmodl-rs builds)."""
+    """Issue 7's bars, for each nrnrs path measured (AOT: the built-in
+    mechanisms as the package is built, compiled ahead of time, the default;
+    JIT: the same compiled at startup by cranelift, NRNRS_BUILTINS=jit)."""
     by = {b["id"]: b for b in res["benchmarks"]}
     out = []
 

@@ -3,9 +3,9 @@ simulator, runs it once, and prints one JSON line on stdout.
 
     python worker.py SIM MODEL N THREADS [NET_JSON]
 
-SIM is neuron, nrnrs (built-in mechanisms, JIT-compiled), nrnrs-aot (the
-same mechanisms from the nrnivmodl-rs library named by $NRNRS_BENCH_AOT_LIB,
-loaded with h.nrn_load_dll under its namespace) or arbor; MODEL is hh, pas or ring (ring needs
+SIM is neuron, nrnrs (the built-in mechanisms JIT-compiled: run.py sets
+NRNRS_BUILTINS=jit), nrnrs-aot (the built-ins compiled ahead of time, the
+package's default) or arbor; MODEL is hh, pas or ring (ring needs
 NET_JSON, the connection list written by run.py). run.py starts one of
 these per (simulator, model, N, threads, repeat).
 """
@@ -37,13 +37,13 @@ def main():
             from nrnrs import h
         else:
             raise SystemExit(f"unknown simulator {sim!r}")
-        ns = None
-        if sim == "nrnrs-aot":
+        if sim.startswith("nrnrs"):
             import nrnrs
 
-            h.nrn_load_dll(os.environ["NRNRS_BENCH_AOT_LIB"])
-            ns = nrnrs.libraries()[-1][0]
-        built = M.build(h, model, n, net, ns)
+            want = "aot" if sim == "nrnrs-aot" else "jit"
+            if nrnrs.builtin_backend()[0] != want:
+                raise SystemExit(f"{sim}: the built-ins are {nrnrs.builtin_backend()}")
+        built = M.build(h, model, n, net)
         wall, phases = M.run_timed(h, built, threads, phase_times=sim.startswith("nrnrs"))
         out.update(wall=wall, spikes=built.spikes(), compartments=built.compartments, phases=phases)
     tstop = M.RING_TSTOP if model == "ring" else M.HH_TSTOP

@@ -128,7 +128,9 @@
 
 pub mod interp;
 pub mod ir;
+#[cfg(feature = "jit")]
 pub mod jit;
+#[cfg(feature = "jit")]
 pub mod load;
 pub mod lower;
 pub mod math;

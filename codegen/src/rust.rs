@@ -142,6 +142,25 @@ pub fn emit(module: &ValidModule, spec: &MechanismSpec) -> Result<String, EmitEr
 /// `rustc --crate-type cdylib --edition 2021 -C opt-level=3`. Runs at build
 /// time; touches nothing but the returned string.
 pub fn emit_library(entries: &[LibraryEntry]) -> Result<String, EmitError> {
+    emit_library_with_entry(entries, "nrnrs_mechanism_table")
+}
+
+/// [`emit_library`] with another name for the entry symbol: for a library
+/// linked into a program rather than loaded (the `mechanisms` crate's
+/// built-ins), where the plugin entry's name would only invite confusion.
+/// `entry_symbol` must be an identifier ([`is_identifier`]).
+pub fn emit_library_with_entry(
+    entries: &[LibraryEntry],
+    entry_symbol: &str,
+) -> Result<String, EmitError> {
+    if !is_identifier(entry_symbol) {
+        return Err(EmitError {
+            mechanism: entries
+                .first()
+                .map_or(String::new(), |e| e.spec.name.clone()),
+            reason: format!("the entry symbol `{entry_symbol}` is not an identifier"),
+        });
+    }
     for (k, e) in entries.iter().enumerate() {
         check_entry(e)?;
         if entries[..k].iter().any(|o| o.spec.name == e.spec.name) {
@@ -166,7 +185,7 @@ pub fn emit_library(entries: &[LibraryEntry]) -> Result<String, EmitError> {
         &mut out,
         entries,
         &|k, phase| format!("m{k}_k_{phase}"),
-        None,
+        Entry::Static(entry_symbol),
     );
     Ok(out.text)
 }
@@ -451,7 +470,7 @@ pub fn emit_table(entries: &[TableEntry]) -> Result<String, EmitError> {
         &mut out,
         &plain,
         &|k, phase| format!("{}_k_{phase}", entries[k].symbol_prefix),
-        Some(&fingerprints),
+        Entry::Filled(&fingerprints),
     );
     Ok(out.text)
 }
@@ -2180,16 +2199,28 @@ fn metadata(out: &mut Out, k: usize, e: &LibraryEntry) {
     out.close("]);");
 }
 
-/// The mechanism table and the entry symbol. With `fingerprints` (one
-/// extern `u64` static per entry), the table is filled with their values
-/// by the first call of the entry symbol; otherwise it holds the entries'
-/// `source_fingerprint`s and is immutable.
+/// How [`table`] gets the source fingerprints, and what its entry symbol is.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    /// The entries' `source_fingerprint`s, in an immutable table behind the
+    /// entry symbol of that name.
+    Static(&'a str),
+    /// One extern `u64` static per entry, copied into the table by the first
+    /// call of `nrnrs_mechanism_table` (a split library's table unit).
+    Filled(&'a [String]),
+}
+
+/// The mechanism table and the entry symbol (see [`Entry`]).
 fn table(
     out: &mut Out,
     entries: &[LibraryEntry],
     kernel_fn: &dyn Fn(usize, &str) -> String,
-    fingerprints: Option<&[String]>,
+    entry: Entry,
 ) {
+    let (fingerprints, entry_symbol) = match entry {
+        Entry::Static(symbol) => (None, symbol),
+        Entry::Filled(fps) => (Some(fps), "nrnrs_mechanism_table"),
+    };
     out.line("");
     if fingerprints.is_some() {
         out.open(&format!(
@@ -2276,7 +2307,9 @@ fn table(
         None => {
             out.line("/// The library's one entry point: the static mechanism table.");
             out.line("#[no_mangle]");
-            out.open("pub extern \"C\" fn nrnrs_mechanism_table() -> *const NrnMechanismTable {");
+            out.open(&format!(
+                "pub extern \"C\" fn {entry_symbol}() -> *const NrnMechanismTable {{"
+            ));
             out.line("&TABLE.0");
             out.close("}");
         }

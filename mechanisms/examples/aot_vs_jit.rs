@@ -39,7 +39,7 @@ fn main() {
     let cells: usize = std::env::args()
         .nth(2)
         .map_or(100, |n| n.parse().expect("CELLS is a number"));
-    let mut jit = mechanisms::new_model().unwrap();
+    let mut jit = mechanisms::new_model_from(mechanisms::Backend::Jit).unwrap();
     build(&mut jit, cells);
     let mut aot = Model::new();
     aot.load_library(std::path::Path::new(&lib)).unwrap();

@@ -1,8 +1,10 @@
 //! Quick kernel-speed probe on issue 7's hh-cells model: N cells, each a
 //! soma (L = diam = 20 µm, hh) and a dendrite (L 1000 µm, diam 1 µm,
-//! nseg 100) with hh (`hh`, IClamp 0.5 nA) or pas (`pas`, 0.3 nA), JIT-compiled
-//! built-ins, 100 ms at dt 0.025. Prints ns per compartment-step and the
-//! runtime's per-phase times in ns per compartment-step.
+//! nseg 100) with hh (`hh`, IClamp 0.5 nA) or pas (`pas`, 0.3 nA), the
+//! built-ins in their default form (compiled ahead of time;
+//! `NRNRS_BUILTINS=jit` for the JIT), 100 ms at dt 0.025. Prints ns per
+//! compartment-step and the runtime's per-phase times in ns per
+//! compartment-step.
 //!
 //! `cargo run --release -p mechanisms --example speed -- [hh|pas] [N] [threads] [steps] [LIBRARY]`
 //!

@@ -1,7 +1,6 @@
 //! NEURON's built-in mechanisms, written by us as `.mod` files
 //! (`mechanisms/mod/`) from the published equations and compiled by our own
-//! compiler (front end → lowering → cranelift JIT) the first time they are
-//! needed in a process.
+//! compiler.
 //!
 //! [`new_model`] gives a [`Model`] with every built-in registered, in
 //! NEURON's order, which is what a NEURON user expects from an empty
@@ -19,25 +18,31 @@
 //! | `netstim.mod` | `NetStim` | artificial cell |
 //! | `intfire1.mod` | `IntFire1` | artificial cell |
 //! | `intfire2.mod` | `IntFire2` | artificial cell |
+//!
+//! # Two compiled forms, the same bits
+//!
+//! - **Ahead of time** (the default). The build script compiles the sources
+//!   with our front end and Rust back end, as `nrnivmodl-rs` would, into a
+//!   library linked into this crate (with FMA and AVX2 where the build
+//!   machine has them). Nothing is compiled at run time.
+//! - **JIT.** The same sources compiled by the cranelift JIT the first time
+//!   they are needed in a process (a few milliseconds).
+//!
+//! Both run the same kernel IR with the same IEEE operations, and the test
+//! suites check them against each other and against NEURON bit for bit.
+//! [`specs`] uses the ahead-of-time form unless the environment variable
+//! `NRNRS_BUILTINS=jit` asks for the JIT, the build could not compile it
+//! (a build warning says so), or it was compiled with FMA and AVX2 and this
+//! processor or C library cannot run it; [`backend`] says which and why.
 
 use std::sync::OnceLock;
 
 use runtime::{MechanismSpec, Model};
 
-/// The bundled sources: (file name, text), in registration order (NEURON
-/// registers pas and hh before the point processes).
-pub const SOURCES: &[(&str, &str)] = &[
-    ("pas.mod", include_str!("../mod/pas.mod")),
-    ("hh.mod", include_str!("../mod/hh.mod")),
-    ("stim.mod", include_str!("../mod/stim.mod")),
-    ("alphasyn.mod", include_str!("../mod/alphasyn.mod")),
-    ("expsyn.mod", include_str!("../mod/expsyn.mod")),
-    ("exp2syn.mod", include_str!("../mod/exp2syn.mod")),
-    ("svclmp.mod", include_str!("../mod/svclmp.mod")),
-    ("netstim.mod", include_str!("../mod/netstim.mod")),
-    ("intfire1.mod", include_str!("../mod/intfire1.mod")),
-    ("intfire2.mod", include_str!("../mod/intfire2.mod")),
-];
+#[cfg(nrnrs_builtins_aot)]
+extern crate nrnrs_builtin_kernels;
+
+include!("sources.rs");
 
 /// Why the built-ins could not be compiled (always a bug of ours: the
 /// sources are fixed and tested).
@@ -56,9 +61,50 @@ impl std::fmt::Display for BuiltinError {
 
 impl std::error::Error for BuiltinError {}
 
-/// The compiled built-ins, compiled once per process and shared (the specs
-/// hold the JIT code alive).
+/// Which compiled form of the built-ins [`specs`] gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Compiled at build time by the Rust back end and linked in.
+    Aot,
+    /// Compiled at run time by the cranelift JIT.
+    Jit,
+}
+
+/// The form [`specs`] uses, and, for [`Backend::Jit`], why the
+/// ahead-of-time form is not used.
+pub fn backend() -> (Backend, Option<&'static str>) {
+    static CHOICE: OnceLock<(Backend, Option<&'static str>)> = OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        if std::env::var_os("NRNRS_BUILTINS").is_some_and(|v| v == "jit") {
+            return (Backend::Jit, Some("NRNRS_BUILTINS=jit"));
+        }
+        match aot_specs() {
+            Ok(_) => (Backend::Aot, None),
+            Err(why) => (Backend::Jit, Some(why)),
+        }
+    })
+}
+
+/// The compiled built-ins, in [`SOURCES`] order, in the form [`backend`]
+/// chooses; compiled or read once per process and shared.
 pub fn specs() -> Result<&'static [MechanismSpec], BuiltinError> {
+    specs_from(backend().0)
+}
+
+/// The compiled built-ins in the form `backend`, whichever [`backend`]
+/// would choose; an error for [`Backend::Aot`] where it cannot run.
+pub fn specs_from(backend: Backend) -> Result<&'static [MechanismSpec], BuiltinError> {
+    match backend {
+        Backend::Aot => aot_specs().map_err(|why| {
+            BuiltinError(format!("the ahead-of-time built-ins cannot be used: {why}"))
+        }),
+        Backend::Jit => jit_specs(),
+    }
+}
+
+/// The built-ins compiled by the cranelift JIT (compiled once per process;
+/// the specs hold the JIT code alive).
+pub fn jit_specs() -> Result<&'static [MechanismSpec], BuiltinError> {
     static SPECS: OnceLock<Result<Vec<MechanismSpec>, BuiltinError>> = OnceLock::new();
     SPECS
         .get_or_init(|| {
@@ -76,9 +122,64 @@ pub fn specs() -> Result<&'static [MechanismSpec], BuiltinError> {
         .map_err(Clone::clone)
 }
 
-/// Registers every built-in with `model`.
+/// The built-ins compiled ahead of time, or why they cannot be used here.
+pub fn aot_specs() -> Result<&'static [MechanismSpec], &'static str> {
+    static SPECS: OnceLock<Result<Vec<MechanismSpec>, &'static str>> = OnceLock::new();
+    SPECS
+        .get_or_init(read_aot)
+        .as_ref()
+        .map(|v| v.as_slice())
+        .map_err(|e| *e)
+}
+
+#[cfg(not(nrnrs_builtins_aot))]
+fn read_aot() -> Result<Vec<MechanismSpec>, &'static str> {
+    Err("the build did not compile them ahead of time (see its warning, or NRNRS_BUILTINS_AOT=0)")
+}
+
+#[cfg(nrnrs_builtins_aot)]
+fn read_aot() -> Result<Vec<MechanismSpec>, &'static str> {
+    #[cfg(nrnrs_builtins_fma)]
+    {
+        #[cfg(target_arch = "x86_64")]
+        let runs = std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let runs = false;
+        if !runs {
+            return Err("they were compiled with FMA and AVX2, which this processor lacks");
+        }
+        if !codegen::math::table_exp_matches_libm() {
+            return Err(
+                "they were compiled with an inline exp that this C library's exp does not match",
+            );
+        }
+    }
+    let table = nrnrs_builtin_kernels::nrnrs_builtin_mechanism_table();
+    // SAFETY: the table is the static one the build script generated with
+    // our Rust back end from `SOURCES` and linked into this crate: the same
+    // code and contract as a library loaded by `runtime::plugin`, linked
+    // instead of loaded. Its kernels need FMA and AVX2 only when built with
+    // them, which was checked above.
+    let specs = unsafe { runtime::plugin::specs_from_table(table.cast()) }
+        .map_err(|_| "their table does not match the runtime (a bug of nrnivmodl-rs)")?;
+    // The build script reruns whenever `mod/` or `sources.rs` change, so the
+    // table holds `SOURCES` in order; a check that costs nothing.
+    if specs.len() == SOURCES.len() {
+        Ok(specs)
+    } else {
+        Err("their table does not hold the built-in sources (a bug of nrnivmodl-rs)")
+    }
+}
+
+/// Registers every built-in with `model`, in the form [`backend`] chooses.
 pub fn register_builtins(model: &mut Model) -> Result<(), BuiltinError> {
-    for s in specs()? {
+    register_builtins_from(model, backend().0)
+}
+
+/// Registers every built-in with `model`, in the form `backend`.
+pub fn register_builtins_from(model: &mut Model, backend: Backend) -> Result<(), BuiltinError> {
+    for s in specs_from(backend)? {
         model
             .register(s.clone())
             .map_err(|e| BuiltinError(e.to_string()))?;
@@ -86,15 +187,55 @@ pub fn register_builtins(model: &mut Model) -> Result<(), BuiltinError> {
     Ok(())
 }
 
-/// A new model with every built-in mechanism registered.
+/// A new model with every built-in mechanism registered, in the form
+/// [`backend`] chooses.
 pub fn new_model() -> Result<Model, BuiltinError> {
+    new_model_from(backend().0)
+}
+
+/// A new model with every built-in mechanism registered, in the form
+/// `backend`.
+pub fn new_model_from(backend: Backend) -> Result<Model, BuiltinError> {
     let mut m = Model::new();
-    register_builtins(&mut m)?;
+    register_builtins_from(&mut m, backend)?;
     Ok(m)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The build compiles the built-ins ahead of time, and this machine
+    /// runs them: the default everywhere the tests run (x86-64 with FMA
+    /// and AVX2 and glibc, or any machine without them, where the build
+    /// compiles them without). Unless the environment asks for the JIT.
+    #[test]
+    fn the_ahead_of_time_builtins_are_the_default() {
+        if std::env::var_os("NRNRS_BUILTINS").is_some_and(|v| v == "jit") {
+            assert_eq!(backend(), (Backend::Jit, Some("NRNRS_BUILTINS=jit")));
+            return;
+        }
+        assert_eq!(backend(), (Backend::Aot, None));
+        let names = |s: &[MechanismSpec]| s.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let (aot, jit) = (aot_specs().unwrap(), jit_specs().unwrap());
+        assert_eq!(names(aot), names(jit));
+        for (a, j) in aot.iter().zip(jit) {
+            assert!(
+                a.keepalive.is_none(),
+                "{}: linked code needs no keepalive",
+                a.name
+            );
+            assert_eq!(
+                (a.kind, a.flags, a.n_weights),
+                (j.kind, j.flags, j.n_weights),
+                "{}",
+                a.name
+            );
+            assert_eq!(a.fields, j.fields, "{}", a.name);
+            assert_eq!(a.globals, j.globals, "{}", a.name);
+        }
+    }
+
     #[test]
     fn all_builtins_register() {
         let m = super::new_model().unwrap();

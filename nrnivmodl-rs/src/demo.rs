@@ -504,10 +504,16 @@ fn print_summary(run: &Run, axes: &Axes, labels: bool, csv: &Path, png: &Path) {
         "  run:   finitialize({V_INIT}), then {NSTEPS} fadvance() of dt {DT} ms (to {TSTOP} ms), \
          celsius {CELSIUS} °C, secondorder 0"
     );
+    let how = match mechanisms::backend() {
+        (mechanisms::Backend::Aot, _) => "compiled ahead of time, loaded".to_string(),
+        (mechanisms::Backend::Jit, why) => {
+            format!("JIT-compiled ({})", why.unwrap_or("by request"))
+        }
+    };
     println!(
-        "  compiled {} bundled mechanisms in {:.2} s; simulated in {:.1} ms",
+        "  {} bundled mechanisms {how} in {:.1} ms; simulated in {:.1} ms",
         mechanisms::SOURCES.len(),
-        run.compile_s,
+        run.compile_s * 1e3,
         run.run_s * 1e3
     );
     println!(

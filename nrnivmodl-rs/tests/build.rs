@@ -114,7 +114,7 @@ fn built_library_loads_and_matches_neuron_and_the_jit() {
     }
 
     // The JIT-compiled built-ins: the same IR, so the same numbers.
-    let mut jit = mechanisms::new_model().unwrap();
+    let mut jit = mechanisms::new_model_from(mechanisms::Backend::Jit).unwrap();
     let (v_jit, _) = demo(&mut jit);
     for (a, b) in v_aot.iter().zip(&v_jit) {
         assert!(

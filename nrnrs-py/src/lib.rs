@@ -50,6 +50,18 @@ fn libraries() -> PyResult<Vec<(String, std::path::PathBuf, Vec<String>)>> {
     })
 }
 
+/// How the built-in mechanisms were compiled: `("aot", None)` when ahead
+/// of time, as the package was built (the default), or `("jit", why)`
+/// when JIT-compiled at import (`why`: `NRNRS_BUILTINS=jit` in the
+/// environment, or why the ahead-of-time code cannot run here).
+#[pyfunction]
+fn builtin_backend() -> (&'static str, Option<&'static str>) {
+    match mechanisms::backend() {
+        (mechanisms::Backend::Aot, why) => ("aot", why),
+        (mechanisms::Backend::Jit, why) => ("jit", why),
+    }
+}
+
 #[pymodule]
 fn _nrnrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hoc::Hoc>()?;
@@ -65,6 +77,7 @@ fn _nrnrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_mechanisms, m)?)?;
     m.add_function(wrap_pyfunction!(mechanism_names, m)?)?;
     m.add_function(wrap_pyfunction!(libraries, m)?)?;
+    m.add_function(wrap_pyfunction!(builtin_backend, m)?)?;
     // Make the simulator now, as `import neuron` does: the built-ins and
     // the working directory's <arch>/libnrnmech.so are loaded at import.
     sim::with(|_| Ok(()))?;

@@ -86,6 +86,20 @@ def test_section_and_segment_basics():
     assert d.parentseg() is None
 
 
+def test_builtins_are_compiled_ahead_of_time_unless_asked_otherwise():
+    import os
+
+    if os.environ.get("NRNRS_BUILTINS") == "jit":
+        assert nrnrs.builtin_backend() == ("jit", "NRNRS_BUILTINS=jit")
+    else:
+        assert nrnrs.builtin_backend() == ("aot", None)
+    # Either way, in another process the variable selects the JIT.
+    code = "import nrnrs; print(nrnrs.builtin_backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, NRNRS_BUILTINS="jit"), check=True).stdout
+    assert out.strip() == "('jit', 'NRNRS_BUILTINS=jit')"
+
+
 def test_mechanisms_every_spelling():
     a, b, c = (h.Section(name=n) for n in "abc")
     a.insert("hh")

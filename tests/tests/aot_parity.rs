@@ -9,6 +9,10 @@
 //! - agrees with the JIT run of the same protocol: every recorded value
 //!   within 1e-12 of the trace's largest magnitude, and identical spike
 //!   times.
+//!
+//! The same two checks run for the built-ins as the `mechanisms` crate
+//! links them (compiled ahead of time by its build script: the default
+//! form of the built-ins in every program).
 
 mod common;
 
@@ -38,14 +42,27 @@ fn library() -> &'static Path {
     })
 }
 
-fn jit(m: &mut Model) -> Result<(), String> {
-    mechanisms::register_builtins(m).map_err(|e| e.to_string())?;
+/// The built-ins of `builtins` and the JIT-compiled fixtures.
+fn with_builtins(m: &mut Model, builtins: &[runtime::MechanismSpec]) -> Result<(), String> {
+    for s in builtins {
+        m.register(s.clone()).map_err(|e| e.to_string())?;
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../codegen/tests/fixtures/mod");
     for (p, r) in codegen::load::load_folder(&dir).map_err(|e| e.to_string())? {
         let spec = r.map_err(|e| format!("{}: {e}", p.display()))?.spec;
         m.register(spec).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+fn jit(m: &mut Model) -> Result<(), String> {
+    with_builtins(m, mechanisms::jit_specs().map_err(|e| e.to_string())?)
+}
+
+/// The built-ins as the `mechanisms` crate links them (compiled ahead of
+/// time by its build script; `mechanisms::backend` must choose them here).
+fn linked(m: &mut Model) -> Result<(), String> {
+    with_builtins(m, mechanisms::aot_specs()?)
 }
 
 fn aot(m: &mut Model) -> Result<(), String> {
@@ -101,6 +118,12 @@ fn check(file: &str, nthread: usize) {
         "{file}: AOT max |dV| vs NEURON = {:?}, max relative AOT-JIT difference = {worst:e}",
         c.max_v_diff()
     );
+    let with_linked = build_and_run(&reference, &linked, &options).unwrap();
+    let c = compare(&reference, &with_linked, &Tolerances::default());
+    assert!(c.passed(), "{file} (linked built-ins):\n{c}");
+    let worst = agree(&with_jit, &with_linked)
+        .unwrap_or_else(|e| panic!("{file}: linked built-ins vs JIT: {e}"));
+    eprintln!("{file}: max relative linked-JIT difference = {worst:e}");
 }
 
 macro_rules! protocols {
@@ -208,9 +231,9 @@ fn lane_model(m: &mut Model, usetable: f64) -> Result<(), runtime::Error> {
     Ok(())
 }
 
-/// The AOT kernels run four instances at a time where they can
-/// (`codegen::rust` lanes), and must still compute exactly what the scalar
-/// JIT kernels compute: every node voltage at every step, bit for bit, with
+/// The AOT kernels (the library's and the linked built-ins') run four
+/// instances at a time where they can (`codegen::rust` lanes), and must
+/// still compute exactly what the scalar JIT kernels compute: every node voltage at every step, bit for bit, with
 /// the TABLE (lanes) and without it (`usetable_hh = 0`: each lane group
 /// reaches the call of the untabled `rates` and falls back to the scalar
 /// body).
@@ -218,7 +241,7 @@ fn lane_model(m: &mut Model, usetable: f64) -> Result<(), runtime::Error> {
 fn lanes_compute_the_scalar_bits() {
     for usetable in [1.0, 0.0] {
         let mut runs = Vec::new();
-        for register in [jit as fn(&mut Model) -> Result<(), String>, aot] {
+        for register in [jit as fn(&mut Model) -> Result<(), String>, aot, linked] {
             let mut m = Model::new();
             register(&mut m).unwrap();
             lane_model(&mut m, usetable).unwrap();
@@ -230,13 +253,18 @@ fn lanes_compute_the_scalar_bits() {
             }
             runs.push(trace);
         }
-        let (a, b) = (&runs[0], &runs[1]);
-        assert_eq!(a.len(), b.len());
-        let first = a.iter().zip(b).position(|(x, y)| x != y);
-        assert_eq!(
-            first, None,
-            "usetable {usetable}: JIT and AOT voltages differ"
-        );
+        let a = &runs[0];
+        for (b, what) in [
+            (&runs[1], "the library's"),
+            (&runs[2], "the linked built-ins'"),
+        ] {
+            assert_eq!(a.len(), b.len());
+            let first = a.iter().zip(b).position(|(x, y)| x != y);
+            assert_eq!(
+                first, None,
+                "usetable {usetable}: the JIT's and {what} voltages differ"
+            );
+        }
         // The model fires: the comparison covers spikes, not just rest.
         let top = a
             .iter()

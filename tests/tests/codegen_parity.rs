@@ -17,8 +17,10 @@ use std::path::Path;
 use runtime::{MechanismSpec, Model};
 use tests::{build_and_run, compare, data_dir, load_reference, RunOptions, Tolerances};
 
+/// The JIT-compiled built-ins (`aot_parity.rs` runs the same protocols
+/// with the linked ones).
 fn builtins(m: &mut Model) -> Result<(), String> {
-    mechanisms::register_builtins(m).map_err(|e| e.to_string())
+    mechanisms::register_builtins_from(m, mechanisms::Backend::Jit).map_err(|e| e.to_string())
 }
 
 fn fixtures() -> Vec<MechanismSpec> {

@@ -12,7 +12,7 @@ use runtime::MechanismSpec;
 
 /// The built-in mechanisms' specs (JIT-compiled once per process).
 pub fn builtin_specs() -> Result<Vec<MechanismSpec>, String> {
-    mechanisms::specs()
+    mechanisms::jit_specs()
         .map(|s| s.to_vec())
         .map_err(|e| e.to_string())
 }

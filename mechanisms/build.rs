@@ -1,0 +1,145 @@
+//! Compiles the built-in mechanisms ahead of time: our own front end and
+//! lowering turn `mod/*.mod` into kernel IR, the Rust back end
+//! (`codegen::rust`) turns that into one library source, and this script
+//! compiles it with the same `rustc` that builds the crate, into an rlib the
+//! crate links (`extern crate nrnrs_builtin_kernels`). The kernels are then
+//! native code in every program that uses the built-ins, with no compiler
+//! needed at run time and nothing to JIT at start-up.
+//!
+//! Where the build machine has FMA and AVX2, and the C library's `exp` is
+//! the one the generated inline `exp` reproduces bit for bit, the library is
+//! compiled with `+fma,+avx2` (as `nrnivmodl-rs` does for the machine it
+//! runs on), and the crate checks the processor and the C library again at
+//! run time before it uses them.
+//!
+//! If anything here fails (it never should: the sources are ours and
+//! tested), the build goes on with a warning and the crate JIT-compiles the
+//! built-ins at run time instead; results are the same bits either way.
+//! `NRNRS_BUILTINS_AOT=0` skips this step on purpose.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+include!("src/sources.rs");
+
+/// The crate name of the compiled library.
+const CRATE: &str = "nrnrs_builtin_kernels";
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/sources.rs");
+    println!("cargo:rerun-if-changed=mod");
+    println!("cargo:rerun-if-env-changed=NRNRS_BUILTINS_AOT");
+    println!("cargo::rustc-check-cfg=cfg(nrnrs_builtins_aot)");
+    println!("cargo::rustc-check-cfg=cfg(nrnrs_builtins_fma)");
+    if std::env::var_os("NRNRS_BUILTINS_AOT").is_some_and(|v| v == "0") {
+        return;
+    }
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    match build(&out) {
+        Ok(fma) => {
+            println!("cargo:rustc-link-search=all={}", out.display());
+            println!("cargo:rustc-cfg=nrnrs_builtins_aot");
+            if fma {
+                println!("cargo:rustc-cfg=nrnrs_builtins_fma");
+            }
+        }
+        Err(e) => println!(
+            "cargo:warning=the built-in mechanisms could not be compiled ahead of time \
+             (a bug of nrnivmodl-rs; they will be JIT-compiled at run time): {e}"
+        ),
+    }
+}
+
+/// Emits and compiles the library; returns whether it was compiled with
+/// FMA and AVX2.
+fn build(out: &Path) -> Result<bool, String> {
+    let mut lowered = Vec::new();
+    for (name, text) in SOURCES {
+        let mut sources = nmodl_frontend::source::SourceMap::new();
+        let checked = nmodl_frontend::check_source(&mut sources, name, text);
+        let model = checked
+            .model
+            .filter(|_| !nmodl_frontend::diagnostic::has_errors(&checked.diagnostics))
+            .ok_or_else(|| nmodl_frontend::render::render(&sources, &checked.diagnostics, false))?;
+        let l = codegen::lower::lower(&model)
+            .map_err(|d| nmodl_frontend::render::render(&sources, &d, false))?;
+        let module = codegen::valid::validate(&l.module)
+            .map_err(|e| format!("{name}: the generated kernel IR is invalid: {e:?}"))?;
+        lowered.push((module, l.spec, source_fingerprint(text)));
+    }
+    let entries: Vec<codegen::rust::LibraryEntry> = lowered
+        .iter()
+        .map(|(module, spec, fp)| codegen::rust::LibraryEntry {
+            module,
+            spec,
+            source_fingerprint: *fp,
+        })
+        .collect();
+    let text =
+        codegen::rust::emit_library_with_entry(&entries, AOT_ENTRY).map_err(|e| e.to_string())?;
+    let source = out.join(format!("{CRATE}.rs"));
+    std::fs::write(&source, text).map_err(|e| format!("{}: {e}", source.display()))?;
+
+    let fma = build_has_fma();
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let mut cmd = Command::new(rustc);
+    cmd.args([
+        "--crate-name",
+        CRATE,
+        "--crate-type",
+        "rlib",
+        "--edition",
+        "2021",
+    ])
+    .args([
+        "-C",
+        "opt-level=3",
+        "-C",
+        "codegen-units=1",
+        "-C",
+        "debuginfo=0",
+    ])
+    .args(["--cap-lints", "allow"])
+    .arg("--out-dir")
+    .arg(out);
+    if let Ok(target) = std::env::var("TARGET") {
+        cmd.args(["--target", &target]);
+    }
+    // The library's panic strategy must be the program's (it never panics).
+    if let Ok(panic) = std::env::var("CARGO_CFG_PANIC") {
+        cmd.args(["-C", &format!("panic={panic}")]);
+    }
+    if fma {
+        cmd.args(["-C", codegen::rust::EXP_TARGET_FEATURE]);
+    }
+    cmd.arg(&source);
+    let result = cmd.output().map_err(|e| format!("cannot run rustc: {e}"))?;
+    if !result.status.success() {
+        return Err(format!(
+            "rustc failed on {}:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    Ok(fma)
+}
+
+/// Whether the library is compiled with FMA and AVX2: the build runs on
+/// the machine it builds for (no cross-compilation), an x86-64 processor
+/// with both, whose C library `exp` the inline one matches.
+fn build_has_fma() -> bool {
+    let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
+    #[cfg(target_arch = "x86_64")]
+    {
+        native
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && codegen::math::table_exp_matches_libm()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = native;
+        false
+    }
+}

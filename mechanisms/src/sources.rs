@@ -1,0 +1,34 @@
+// The bundled sources: (file name, text), in registration order (NEURON
+// registers pas and hh before the point processes). Included by the crate
+// and by its build script, which compiles them ahead of time.
+
+/// The bundled sources: (file name, text), in registration order.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("pas.mod", include_str!("../mod/pas.mod")),
+    ("hh.mod", include_str!("../mod/hh.mod")),
+    ("stim.mod", include_str!("../mod/stim.mod")),
+    ("alphasyn.mod", include_str!("../mod/alphasyn.mod")),
+    ("expsyn.mod", include_str!("../mod/expsyn.mod")),
+    ("exp2syn.mod", include_str!("../mod/exp2syn.mod")),
+    ("svclmp.mod", include_str!("../mod/svclmp.mod")),
+    ("netstim.mod", include_str!("../mod/netstim.mod")),
+    ("intfire1.mod", include_str!("../mod/intfire1.mod")),
+    ("intfire2.mod", include_str!("../mod/intfire2.mod")),
+];
+
+/// The 64-bit FNV-1a hash of a source's bytes: what identifies the source
+/// a compiled mechanism came from (as in nrnivmodl-rs's libraries).
+pub const fn source_fingerprint(text: &str) -> u64 {
+    let b = text.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < b.len() {
+        h ^= b[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// The name of the entry symbol of the built-ins compiled ahead of time.
+pub const AOT_ENTRY: &str = "nrnrs_builtin_mechanism_table";

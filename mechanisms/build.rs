@@ -44,10 +44,16 @@ fn main() {
                 println!("cargo:rustc-cfg=nrnrs_builtins_fma");
             }
         }
-        Err(e) => println!(
-            "cargo:warning=the built-in mechanisms could not be compiled ahead of time \
-             (a bug of nrnivmodl-rs; they will be JIT-compiled at run time): {e}"
-        ),
+        Err(e) => {
+            println!(
+                "cargo:warning=the built-in mechanisms could not be compiled ahead of time \
+                 (a bug of nrnivmodl-rs; they will be JIT-compiled at run time):"
+            );
+            // One `cargo:warning` per line: cargo shows one line each.
+            for line in e.lines().take(40) {
+                println!("cargo:warning=  {line}");
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The Rust back end: turns validated kernel IR plus the runtime metadata of
 //! each mechanism into the source of one self-contained Rust `cdylib` that
 //! implements the `runtime::abi` kernel ABI (what `nrnivmodl-rs` compiles
-//! into `libnrnmech.so`).
+//! into `libnrnmech.so`, and what the `mechanisms` build script compiles
+//! into the rlib of the built-ins, [`emit_library_with_entry`]).
 //!
 //! # What the generated library is
 //!

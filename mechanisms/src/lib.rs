@@ -134,7 +134,7 @@ pub fn aot_specs() -> Result<&'static [MechanismSpec], &'static str> {
 
 #[cfg(not(nrnrs_builtins_aot))]
 fn read_aot() -> Result<Vec<MechanismSpec>, &'static str> {
-    Err("the build did not compile them ahead of time (see its warning, or NRNRS_BUILTINS_AOT=0)")
+    Err("the build did not compile them ahead of time: see its warning, or NRNRS_BUILTINS_AOT=0")
 }
 
 #[cfg(nrnrs_builtins_aot)]

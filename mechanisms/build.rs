@@ -30,6 +30,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/sources.rs");
     println!("cargo:rerun-if-changed=mod");
     println!("cargo:rerun-if-env-changed=NRNRS_BUILTINS_AOT");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     println!("cargo::rustc-check-cfg=cfg(nrnrs_builtins_aot)");
     println!("cargo::rustc-check-cfg=cfg(nrnrs_builtins_fma)");
     if std::env::var_os("NRNRS_BUILTINS_AOT").is_some_and(|v| v == "0") {
@@ -90,6 +91,12 @@ fn build(out: &Path) -> Result<bool, String> {
     let fma = build_has_fma();
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let mut cmd = Command::new(rustc);
+    // The flags the crate itself is compiled with (RUSTFLAGS and the
+    // like) come first, so that the library is compiled as the crate is;
+    // the back end's own flags below come later and so take precedence.
+    if let Ok(flags) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        cmd.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    }
     cmd.args([
         "--crate-name",
         CRATE,

@@ -31,7 +31,9 @@
 //! Both run the same kernel IR with the same IEEE operations, and the test
 //! suites check them against each other and against NEURON bit for bit.
 //! [`specs`] uses the ahead-of-time form unless the environment variable
-//! `NRNRS_BUILTINS=jit` asks for the JIT, the build could not compile it
+//! `NRNRS_BUILTINS=jit` asks for the JIT (`aot` or unset: the default;
+//! another value is reported on standard error and ignored), the build
+//! could not compile it
 //! (a build warning says so), or it was compiled with FMA and AVX2 and this
 //! processor or C library cannot run it; [`backend`] says which and why.
 
@@ -75,8 +77,14 @@ pub enum Backend {
 pub fn backend() -> (Backend, Option<&'static str>) {
     static CHOICE: OnceLock<(Backend, Option<&'static str>)> = OnceLock::new();
     *CHOICE.get_or_init(|| {
-        if std::env::var_os("NRNRS_BUILTINS").is_some_and(|v| v == "jit") {
-            return (Backend::Jit, Some("NRNRS_BUILTINS=jit"));
+        let asked = std::env::var("NRNRS_BUILTINS").unwrap_or_default();
+        match asked.to_ascii_lowercase().as_str() {
+            "jit" => return (Backend::Jit, Some("NRNRS_BUILTINS=jit")),
+            "" | "aot" => {}
+            _ => eprintln!(
+                "nrnrs: NRNRS_BUILTINS={asked:?} is neither `jit` nor `aot`; \
+                 using the default (ahead of time where it can run)"
+            ),
         }
         match aot_specs() {
             Ok(_) => (Backend::Aot, None),
@@ -211,7 +219,7 @@ mod tests {
     /// compiles them without). Unless the environment asks for the JIT.
     #[test]
     fn the_ahead_of_time_builtins_are_the_default() {
-        if std::env::var_os("NRNRS_BUILTINS").is_some_and(|v| v == "jit") {
+        if std::env::var("NRNRS_BUILTINS").is_ok_and(|v| v.eq_ignore_ascii_case("jit")) {
             assert_eq!(backend(), (Backend::Jit, Some("NRNRS_BUILTINS=jit")));
             return;
         }

@@ -1,10 +1,13 @@
 //! Compiles the built-in mechanisms ahead of time: our own front end and
 //! lowering turn `mod/*.mod` into kernel IR, the Rust back end
 //! (`codegen::rust`) turns that into one library source, and this script
-//! compiles it with the same `rustc` that builds the crate, into an rlib the
-//! crate links (`extern crate nrnrs_builtin_kernels`). The kernels are then
-//! native code in every program that uses the built-ins, with no compiler
-//! needed at run time and nothing to JIT at start-up.
+//! compiles it with the same `rustc` that builds the crate into one object
+//! file (`rustc --emit obj`, as nrnivmodl-rs compiles its units), which the
+//! crate links as a native library. The kernels are then native code in
+//! every program that uses the built-ins, with no compiler needed at run
+//! time and nothing to JIT at start-up. (An object rather than an rlib:
+//! the crate's metadata then names no extra Rust crate, which `rustdoc`,
+//! given no library search path by cargo, could not find.)
 //!
 //! Where the build machine has FMA and AVX2, and the C library's `exp` is
 //! the one the generated inline `exp` reproduces bit for bit, the library is
@@ -15,14 +18,16 @@
 //! If anything here fails (it never should: the sources are ours and
 //! tested), the build goes on with a warning and the crate JIT-compiles the
 //! built-ins at run time instead; results are the same bits either way.
-//! `NRNRS_BUILTINS_AOT=0` skips this step on purpose.
+//! `NRNRS_BUILTINS_AOT=0` skips this step on purpose. Only Linux targets
+//! get it (the object is linked with GNU-style `-l:file`); elsewhere the
+//! built-ins are JIT-compiled.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 include!("src/sources.rs");
 
-/// The crate name of the compiled library.
+/// The crate name of the compiled library, and the stem of its object.
 const CRATE: &str = "nrnrs_builtin_kernels";
 
 fn main() {
@@ -33,13 +38,18 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     println!("cargo::rustc-check-cfg=cfg(nrnrs_builtins_aot)");
     println!("cargo::rustc-check-cfg=cfg(nrnrs_builtins_fma)");
-    if std::env::var_os("NRNRS_BUILTINS_AOT").is_some_and(|v| v == "0") {
+    if std::env::var_os("NRNRS_BUILTINS_AOT").is_some_and(|v| v == "0")
+        || std::env::var("CARGO_CFG_TARGET_OS").map_or(true, |os| os != "linux")
+    {
         return;
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     match build(&out) {
         Ok(fma) => {
-            println!("cargo:rustc-link-search=all={}", out.display());
+            // Not bundled into the rlib (rustc would read it as an archive):
+            // the program's link finds it on this path, under its own name.
+            println!("cargo:rustc-link-search=native={}", out.display());
+            println!("cargo:rustc-link-lib=static:-bundle,+verbatim={CRATE}.o");
             println!("cargo:rustc-cfg=nrnrs_builtins_aot");
             if fma {
                 println!("cargo:rustc-cfg=nrnrs_builtins_fma");
@@ -114,8 +124,10 @@ fn build(out: &Path) -> Result<bool, String> {
         "debuginfo=0",
     ])
     .args(["--cap-lints", "allow"])
-    .arg("--out-dir")
-    .arg(out);
+    .arg(format!(
+        "--emit=obj={}",
+        out.join(format!("{CRATE}.o")).display()
+    ));
     if let Ok(target) = std::env::var("TARGET") {
         cmd.args(["--target", &target]);
     }

@@ -2,7 +2,7 @@
 //! each mechanism into the source of one self-contained Rust `cdylib` that
 //! implements the `runtime::abi` kernel ABI (what `nrnivmodl-rs` compiles
 //! into `libnrnmech.so`, and what the `mechanisms` build script compiles
-//! into the rlib of the built-ins, [`emit_library_with_entry`]).
+//! into the object of the built-ins, [`emit_library_with_entry`]).
 //!
 //! # What the generated library is
 //!

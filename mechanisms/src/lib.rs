@@ -41,8 +41,12 @@ use std::sync::OnceLock;
 
 use runtime::{MechanismSpec, Model};
 
+// The entry of the built-ins' library, the object the build script
+// compiled and linked in.
 #[cfg(nrnrs_builtins_aot)]
-extern crate nrnrs_builtin_kernels;
+extern "C" {
+    fn nrnrs_builtin_mechanism_table() -> *const runtime::abi::NrnMechanismTable;
+}
 
 include!("sources.rs");
 
@@ -163,13 +167,13 @@ fn read_aot() -> Result<Vec<MechanismSpec>, &'static str> {
             );
         }
     }
-    let table = nrnrs_builtin_kernels::nrnrs_builtin_mechanism_table();
-    // SAFETY: the table is the static one the build script generated with
-    // our Rust back end from `SOURCES` and linked into this crate: the same
-    // code and contract as a library loaded by `runtime::plugin`, linked
-    // instead of loaded. Its kernels need FMA and AVX2 only when built with
-    // them, which was checked above.
-    let specs = unsafe { runtime::plugin::specs_from_table(table.cast()) }
+    // SAFETY: the entry is the one the build script generated with our Rust
+    // back end from `SOURCES` and linked into this crate: the same code and
+    // contract as a library loaded by `runtime::plugin` (a function without
+    // preconditions returning a static table), linked instead of loaded.
+    // Its code needs FMA and AVX2 only when built with them, which was
+    // checked above.
+    let specs = unsafe { runtime::plugin::specs_from_table(nrnrs_builtin_mechanism_table()) }
         .map_err(|_| "their table does not match the runtime (a bug of nrnivmodl-rs)")?;
     // The build script reruns whenever `mod/` or `sources.rs` change, so the
     // table holds `SOURCES` in order; a check that costs nothing.
@@ -197,6 +201,14 @@ pub fn register_builtins_from(model: &mut Model, backend: Backend) -> Result<(),
 
 /// A new model with every built-in mechanism registered, in the form
 /// [`backend`] chooses.
+///
+/// ```
+/// let mut m = mechanisms::new_model().unwrap();
+/// let soma = m.create_section("soma").unwrap();
+/// m.insert(soma, "hh").unwrap();
+/// m.finitialize(-65.0).unwrap();
+/// m.fadvance().unwrap();
+/// ```
 pub fn new_model() -> Result<Model, BuiltinError> {
     new_model_from(backend().0)
 }

@@ -131,7 +131,7 @@ fn build(out: &Path) -> Result<bool, String> {
     if let Ok(target) = std::env::var("TARGET") {
         cmd.args(["--target", &target]);
     }
-    // The library's panic strategy must be the program's (it never panics).
+    // The program's panic strategy (the generated code never panics).
     if let Ok(panic) = std::env::var("CARGO_CFG_PANIC") {
         cmd.args(["-C", &format!("panic={panic}")]);
     }

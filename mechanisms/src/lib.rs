@@ -33,9 +33,9 @@
 //! [`specs`] uses the ahead-of-time form unless the environment variable
 //! `NRNRS_BUILTINS=jit` asks for the JIT (`aot` or unset: the default;
 //! another value is reported on standard error and ignored), the build
-//! could not compile it
-//! (a build warning says so), or it was compiled with FMA and AVX2 and this
-//! processor or C library cannot run it; [`backend`] says which and why.
+//! could not compile it (a build warning says so; and only Linux targets
+//! get it), or it was compiled with FMA and AVX2 and this processor or C
+//! library cannot run it; [`backend`] says which and why.
 
 use std::sync::OnceLock;
 

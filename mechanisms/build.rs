@@ -83,7 +83,7 @@ fn build(out: &Path) -> Result<bool, String> {
             .map_err(|d| nmodl_frontend::render::render(&sources, &d, false))?;
         let module = codegen::valid::validate(&l.module)
             .map_err(|e| format!("{name}: the generated kernel IR is invalid: {e:?}"))?;
-        lowered.push((module, l.spec, source_fingerprint(text)));
+        lowered.push((module, l.spec, runtime::abi::fnv1a_bytes(text.as_bytes())));
     }
     let entries: Vec<codegen::rust::LibraryEntry> = lowered
         .iter()
@@ -151,20 +151,9 @@ fn build(out: &Path) -> Result<bool, String> {
 }
 
 /// Whether the library is compiled with FMA and AVX2: the build runs on
-/// the machine it builds for (no cross-compilation), an x86-64 processor
-/// with both, whose C library `exp` the inline one matches.
+/// the machine it builds for (no cross-compilation), where such code runs
+/// and gives the C library's bits.
 fn build_has_fma() -> bool {
-    let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
-    #[cfg(target_arch = "x86_64")]
-    {
-        native
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && codegen::math::table_exp_matches_libm()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = native;
-        false
-    }
+    std::env::var("HOST").ok() == std::env::var("TARGET").ok()
+        && codegen::rust::fma_code_runs_here().is_ok()
 }

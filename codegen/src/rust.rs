@@ -1065,6 +1065,32 @@ static EXP_TABLE: [u64; 256] = [
 /// refuses to load on a processor without them ([`TABLE_FMA_CFG`]).
 pub const EXP_TARGET_FEATURE: &str = "target-feature=+fma,+avx2";
 
+/// Whether code compiled with [`EXP_TARGET_FEATURE`] runs here and gives
+/// the C library's bits: an x86-64 processor with FMA and AVX2, whose C
+/// library `exp` the inline one matches bit for bit
+/// ([`crate::math::table_exp_matches_libm`]), as on the machine NEURON's
+/// own builds run on. Otherwise why not. Cheap after the first call.
+pub fn fma_code_runs_here() -> Result<(), &'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !(std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx2"))
+        {
+            return Err("they were compiled with FMA and AVX2, which this processor lacks");
+        }
+        if !crate::math::table_exp_matches_libm() {
+            return Err(
+                "they were compiled with an inline exp that this C library's exp does not match",
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Err("they were compiled with FMA and AVX2, which only x86-64 processors have")
+    }
+}
+
 /// The `--cfg` under which the table unit checks, before handing out the
 /// table, that the processor has FMA and AVX2 (pass it with units built with
 /// [`EXP_TARGET_FEATURE`]).

@@ -152,21 +152,7 @@ fn read_aot() -> Result<Vec<MechanismSpec>, &'static str> {
 #[cfg(nrnrs_builtins_aot)]
 fn read_aot() -> Result<Vec<MechanismSpec>, &'static str> {
     #[cfg(nrnrs_builtins_fma)]
-    {
-        #[cfg(target_arch = "x86_64")]
-        let runs = std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        let runs = false;
-        if !runs {
-            return Err("they were compiled with FMA and AVX2, which this processor lacks");
-        }
-        if !codegen::math::table_exp_matches_libm() {
-            return Err(
-                "they were compiled with an inline exp that this C library's exp does not match",
-            );
-        }
-    }
+    codegen::rust::fma_code_runs_here()?;
     // SAFETY: the entry is the one the build script generated with our Rust
     // back end from `SOURCES` and linked into this crate: the same code and
     // contract as a library loaded by `runtime::plugin` (a function without

@@ -16,19 +16,5 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("intfire2.mod", include_str!("../mod/intfire2.mod")),
 ];
 
-/// The 64-bit FNV-1a hash of a source's bytes: what identifies the source
-/// a compiled mechanism came from (as in nrnivmodl-rs's libraries).
-pub const fn source_fingerprint(text: &str) -> u64 {
-    let b = text.as_bytes();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < b.len() {
-        h ^= b[i] as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    h
-}
-
 /// The name of the entry symbol of the built-ins compiled ahead of time.
 pub const AOT_ENTRY: &str = "nrnrs_builtin_mechanism_table";

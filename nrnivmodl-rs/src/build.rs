@@ -82,24 +82,11 @@ const RUSTC_FLAGS: &[&str] = &[
     "--error-format=json",
 ];
 
-/// Whether the units get the inline `exp` (compiled with FMA): on an
-/// x86-64 processor with FMA and AVX2 whose C library `exp` the inline
-/// version matches bit for bit ([`codegen::math::table_exp_matches_libm`]),
-/// as on the machine NEURON's own builds run on. Checked once per process.
+/// Whether the units get the inline `exp` (compiled with FMA): where
+/// such code runs and gives the C library's bits
+/// ([`codegen::rust::fma_code_runs_here`]).
 fn inline_exp() -> bool {
-    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *INLINE.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("avx2")
-                && codegen::math::table_exp_matches_libm()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
+    codegen::rust::fma_code_runs_here().is_ok()
 }
 
 /// What a source is compiled as: a mechanism unit (with FMA where
@@ -283,7 +270,7 @@ fn lower_file(path: &Path) -> (Option<Lowered>, String, bool) {
     let result = nmodl_frontend::check_file(&mut sources, path);
     let mut diags: Vec<Diagnostic> = result.diagnostics;
     let fingerprint = std::fs::read(path)
-        .map(|b| fnv1a(&b, 0xcbf2_9ce4_8422_2325))
+        .map(|b| runtime::abi::fnv1a_bytes(&b))
         .unwrap_or(0);
     let mut lowered = None;
     if let (Some(model), false) = (result.model, has_errors(&diags)) {

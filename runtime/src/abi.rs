@@ -247,7 +247,8 @@ pub struct NrnMechanism {
     /// mechanism: the number of NET_RECEIVE arguments (0 without
     /// NET_RECEIVE). At most [`MAX_WEIGHTS`].
     pub n_weights: u32,
-    /// Hash of the normalised .mod source this mechanism was compiled from.
+    /// Hash of the .mod source this mechanism was compiled from
+    /// ([`fnv1a_bytes`] of its bytes; 0 when unknown).
     pub source_fingerprint: u64,
     /// The kernels.
     pub kernels: NrnKernels,
@@ -393,6 +394,20 @@ pub struct NrnMechPack {
 
 /// Columns are padded to a multiple of this many f64s.
 pub const COLUMN_PADDING: usize = 8;
+
+/// 64-bit FNV-1a over bytes: [`NrnMechanism::source_fingerprint`] is this
+/// of the .mod file's bytes (nrnivmodl-rs, the built-ins), and the loader
+/// names its private copies of a library by this of the library's bytes.
+pub const fn fnv1a_bytes(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
 
 /// FNV-1a over a list of numbers, usable in const context.
 const fn fnv1a(values: &[u64]) -> u64 {

@@ -915,15 +915,6 @@ fn elf_is_complete(b: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 type Registry = std::sync::Mutex<Vec<std::sync::Weak<LoadedLibrary>>>;
 
 fn registry() -> &'static Registry {
@@ -944,7 +935,7 @@ pub fn open_library(path: &std::path::Path) -> Result<std::sync::Arc<LoadedLibra
     };
     let canonical = std::fs::canonicalize(path).map_err(|e| err(format!("cannot open: {e}")))?;
     let bytes = std::fs::read(&canonical).map_err(|e| err(format!("cannot read: {e}")))?;
-    let hash = fnv1a(&bytes);
+    let hash = abi::fnv1a_bytes(&bytes);
     elf_is_complete(&bytes).map_err(|e| err(format!("not a loadable shared library: {e}")))?;
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
     reg.retain(|w| w.strong_count() > 0);
